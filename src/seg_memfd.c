@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Passing memfd segments over AF_UNIX sockets (SCM_RIGHTS). The receiver
+ * checks the sender's credentials and the memfd's seals before it maps
+ * anything, and re-opens the descriptor so its attachment locks are its own.
+ */
+#define _GNU_SOURCE
+#include "segment.h"
+
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The one-message wire format: a tag, then the descriptor as ancillary. */
+static const char wire_tag[8] = {'s', 'h', 'm', 'k', 'i', 't', 'S', '1'};
+
+int shmkit_seg_send(int sock, const struct shmkit_seg *seg)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = {.iov_base = (void *)wire_tag,
+			    .iov_len = sizeof(wire_tag)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (!seg || sock < 0 || seg->kind != SHMKIT_SEG_MEMFD || seg->fd < 0)
+		return -EINVAL;
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &seg->fd, sizeof(int));
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	return n == (ssize_t)sizeof(wire_tag) ? 0 : -EIO;
+}
+
+static void close_fds(struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c;
+	     c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	}
+}
+
+static int wait_readable(int sock, uint64_t timeout_ns)
+{
+	uint64_t deadline = shmkit__now_ns() + timeout_ns;
+
+	for (;;) {
+		uint64_t now = shmkit__now_ns();
+		struct pollfd p = {.fd = sock, .events = POLLIN};
+		int ms, rc;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		ms = (int)((deadline - now + 999999) / 1000000);
+		rc = poll(&p, 1, ms);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
+		    struct shmkit_seg **out, pid_t *peer_pid)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	char tag[sizeof(wire_tag)];
+	struct iovec iov = {.iov_base = tag, .iov_len = sizeof(tag)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct shmkit__opts o;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct cmsghdr *c;
+	int fd = -1, own, seals, rc;
+	char proc[64];
+	ssize_t n;
+
+	if (!out || sock < 0)
+		return -EINVAL;
+	*out = NULL;
+	rc = shmkit__opts_get(opts, &o);
+	if (rc < 0)
+		return rc;
+	if (o.flags & (SHMKIT_SEG_SCOPED | SHMKIT_SEG_RDONLY))
+		return -EINVAL;
+	rc = wait_readable(sock, o.open_timeout_ns);
+	if (rc < 0)
+		return rc;
+	memset(&u, 0, sizeof(u));
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		rc = -errno;
+		goto drop;
+	}
+	if (!(o.flags & SHMKIT_SEG_ANY_OWNER) && cred.uid != geteuid()) {
+		rc = -EPERM;
+		goto drop;
+	}
+	if ((size_t)n != sizeof(tag) || memcmp(tag, wire_tag, sizeof(tag)) ||
+	    (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		rc = -EPROTO;
+		goto drop;
+	}
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR(&msg, c)) {
+		rc = -EBADF;
+		goto drop;
+	}
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+				 (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		close(fd);
+		return -EBADF;
+	}
+	/*
+	 * The received descriptor shares the sender's open file description
+	 * and therefore its locks. A fresh open of the same memfd gives this
+	 * process attachment locks of its own.
+	 */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	own = open(proc, O_RDWR | O_CLOEXEC);
+	if (own >= 0) {
+		close(fd);
+		fd = own;
+	}
+	if (peer_pid)
+		*peer_pid = cred.pid;
+	return shmkit__seg_from_fd(fd, SHMKIT_SEG_MEMFD, opts, out);
+drop:
+	close_fds(&msg);
+	return rc;
+}
