@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Futex system calls on shared words (see futex.h).
+ */
+#define _GNU_SOURCE
+#include "futex.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+		       uint64_t timeout_ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+			      .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected,
+			  &ts, NULL, 0);
+
+	if (rc == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+		return 0; /* value already changed */
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	case EINTR:
+		return -EINTR;
+	default:
+		return -errno;
+	}
+}
+
+int shmkit__futex_wake(_Atomic uint32_t *word, int n)
+{
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL,
+			  NULL, 0);
+
+	return rc < 0 ? -errno : (int)rc;
+}
