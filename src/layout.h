@@ -117,5 +117,12 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "shared atomics lock-free");
 #define SHMKIT_LOCK_CREATOR (SHMKIT_LOCK_BASE + 0)
 #define SHMKIT_LOCK_USERS (SHMKIT_LOCK_BASE + 1)
 #define SHMKIT_LOCK_SLOT0 (SHMKIT_LOCK_BASE + 64)
+/*
+ * Objects inside the segment (mutex owners, channel producers/consumers)
+ * that need a kernel-released liveness token use the byte
+ * SHMKIT_LOCK_OBJ(off), where off is the byte offset from the segment start
+ * of a word the object owns: distinct objects never share a byte.
+ */
+#define SHMKIT_LOCK_OBJ(off) (SHMKIT_LOCK_BASE + (1ll << 40) + (int64_t)(off))
 
 #endif /* SHMKIT_LAYOUT_H */
