@@ -15,8 +15,8 @@
 
 #define SHMKIT_LAYOUT_VERSION 1u
 
-/* "SHMKITSG" read as a little-endian u64. */
-#define SHMKIT_MAGIC 0x4753544954494d48ull
+/* The bytes "SHMKITSG" read as a little-endian u64. */
+#define SHMKIT_MAGIC 0x475354494b4d4853ull
 
 /* init_state values. Anything else is corrupt. */
 #define SHMKIT_INIT_BUILDING 0x444c4955u /* creator at work */
