@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+_Static_assert(SHMKIT_SEG_MAX_USERS == SHMKIT_NSLOTS, "one user per slot");
+
 static void info_from_stat(struct shmkit_seg_info *in, const struct stat *st)
 {
 	in->file_size = (uint64_t)st->st_size;
