@@ -614,7 +614,8 @@ static int open_at_path(const char *path, enum shmkit_seg_kind kind,
 			     (s->rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW |
 				     O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 		if (s->fd < 0) {
-			rc = -errno;
+			/* A directory is refused like any other non-file. */
+			rc = errno == EISDIR ? -EACCES : -errno;
 			seg_unmap(s);
 			return rc;
 		}
