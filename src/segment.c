@@ -812,8 +812,14 @@ void shmkit_seg_close(struct shmkit_seg *s)
 	 */
 	if (s->pid == getpid() && s->fd >= 0 && s->users_lock &&
 	    (s->flags & SHMKIT_HF_SCOPED) && s->path) {
-		/* Converting our read lock succeeds only if nobody else
-		 * holds USERS: we are the last user. */
+		/*
+		 * The write lock is granted only if no other handle holds
+		 * USERS: we are the last user. Drop our read lock first:
+		 * converting it in place would let two handles closing at
+		 * once each see the other's read lock, and neither would
+		 * remove the segment.
+		 */
+		shmkit__ofd_unlock(s->fd, SHMKIT_LOCK_USERS);
 		if (shmkit__ofd_trylock(s->fd, SHMKIT_LOCK_USERS, F_WRLCK) ==
 		    0) {
 			SHMKIT_CRASH_POINT("seg.close.last");
