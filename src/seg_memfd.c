@@ -17,14 +17,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The one-message wire format: a tag, then the descriptor as ancillary. */
+/*
+ * The one-message wire format: a tag, then as ancillary data the descriptor
+ * (SCM_RIGHTS) and the sender's credentials (SCM_CREDENTIALS), which the
+ * kernel checks at send time. SO_PEERCRED alone would name whoever made
+ * the socket, not a process that changed user since or was handed it.
+ */
 static const char wire_tag[8] = {'s', 'h', 'm', 'k', 'i', 't', 'S', '1'};
 
 int shmkit_seg_send(int sock, const struct shmkit_seg *seg)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int)) +
+			 CMSG_SPACE(sizeof(struct ucred))];
 	} u;
 	struct iovec iov = {.iov_base = (void *)wire_tag,
 			    .iov_len = sizeof(wire_tag)};
@@ -32,6 +38,8 @@ int shmkit_seg_send(int sock, const struct shmkit_seg *seg)
 			     .msg_iovlen = 1,
 			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf)};
+	struct ucred cred = {
+		.pid = getpid(), .uid = geteuid(), .gid = getegid()};
 	struct cmsghdr *c;
 	ssize_t n;
 
@@ -43,6 +51,11 @@ int shmkit_seg_send(int sock, const struct shmkit_seg *seg)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &seg->fd, sizeof(int));
+	c = CMSG_NXTHDR(&msg, c);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
 	do
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -88,12 +101,35 @@ static int wait_readable(int sock, uint64_t timeout_ns)
 	}
 }
 
+/* recvmsg with SO_PASSCRED on, so the sender's credentials come along. */
+static ssize_t recv_with_creds(int sock, struct msghdr *msg)
+{
+	int on = 1, was = 0;
+	socklen_t len = sizeof(was);
+	ssize_t n;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PASSCRED, &was, &len) < 0)
+		return -errno;
+	if (!was &&
+	    setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		return -errno;
+	do
+		n = recvmsg(sock, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = -errno;
+	if (!was)
+		setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &was, sizeof(was));
+	return n;
+}
+
 int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 		    struct shmkit_seg **out, pid_t *peer_pid)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) +
+			 CMSG_SPACE(4 * sizeof(int))];
 	} u;
 	char tag[sizeof(wire_tag)];
 	struct iovec iov = {.iov_base = tag, .iov_len = sizeof(tag)};
@@ -102,10 +138,10 @@ int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf)};
 	struct shmkit__opts o;
-	struct ucred cred;
+	struct ucred cred, sent = {.pid = 0};
 	socklen_t clen = sizeof(cred);
 	struct cmsghdr *c;
-	int fd = -1, own, seals, rc;
+	int fd = -1, nrights = 0, own, seals, rc;
 	char proc[64];
 	ssize_t n;
 
@@ -121,18 +157,34 @@ int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 	if (rc < 0)
 		return rc;
 	memset(&u, 0, sizeof(u));
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	n = recv_with_creds(sock, &msg);
 	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		return n == -EAGAIN ? -ETIMEDOUT : (int)n;
 	if (n == 0)
 		return -ECONNRESET;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(sent)))
+			memcpy(&sent, CMSG_DATA(c), sizeof(sent));
+		if (c->cmsg_type == SCM_RIGHTS) {
+			nrights++;
+			if (c->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		}
+	}
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 		rc = -errno;
 		goto drop;
 	}
-	if (!(o.flags & SHMKIT_SEG_ANY_OWNER) && cred.uid != geteuid()) {
+	/*
+	 * Both the socket's peer and the message's sender must be us. A
+	 * message without credentials (pid 0: the sender attached none and
+	 * SO_PASSCRED was off when it was sent) proves nothing.
+	 */
+	if (!(o.flags & SHMKIT_SEG_ANY_OWNER) &&
+	    (cred.uid != geteuid() || sent.pid == 0 || sent.uid != geteuid())) {
 		rc = -EPERM;
 		goto drop;
 	}
@@ -141,13 +193,10 @@ int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 		rc = -EPROTO;
 		goto drop;
 	}
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR(&msg, c)) {
+	if (nrights != 1 || fd < 0) {
 		rc = -EBADF;
 		goto drop;
 	}
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
 				 (F_SEAL_SHRINK | F_SEAL_GROW)) {
@@ -166,7 +215,7 @@ int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 		fd = own;
 	}
 	if (peer_pid)
-		*peer_pid = cred.pid;
+		*peer_pid = sent.pid ? sent.pid : cred.pid;
 	return shmkit__seg_from_fd(fd, SHMKIT_SEG_MEMFD, opts, out);
 drop:
 	close_fds(&msg);
