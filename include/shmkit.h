@@ -238,6 +238,356 @@ SHMKIT_API int shmkit_seg_gc(const char *name, int dry_run);
 /* The directory holding named segments (/dev/shm, or $SHMKIT_SHM_DIR). */
 SHMKIT_API const char *shmkit_shm_dir(void);
 
+/*
+ * Synchronization
+ *
+ * Process-shared mutex, event (condition) and counting semaphore living in
+ * a segment at a place the caller chooses (e.g. shmkit_seg_base(seg) + off,
+ * or inside the caller's own shared struct). Each object is 32 bytes,
+ * 8-byte aligned, and must lie wholly inside the segment's data area; it
+ * holds no pointer, so processes may map the segment at different
+ * addresses. Every call takes the handle through which this process sees
+ * the segment.
+ *
+ * Crash behaviour: when a mutex holder dies (at any instruction, including
+ * inside lock or unlock), the next locker gets the lock with -EOWNERDEAD;
+ * it repairs the guarded state and calls shmkit_mutex_consistent(). If it
+ * unlocks without doing so, the mutex is not recoverable and every later
+ * lock returns -ENOTRECOVERABLE at once. A waiter notices a dead holder
+ * within the mutex's liveness interval. A holder that is alive but
+ * stopped is never declared dead: waiters get -ETIMEDOUT. A killed waiter
+ * of any object leaves no trace.
+ *
+ * Handles: the handle of a named, memfd or file-backed segment belongs to
+ * the process that opened it; used in a forked child every call returns
+ * -ECHILD (open the segment again in the child). An anonymous segment's
+ * handle is meant to cross fork and works in children.
+ *
+ * Timeouts are relative, in nanoseconds; SHMKIT_FOREVER waits without a
+ * deadline (a dead holder is still detected). Common errors: -EINVAL (NULL,
+ * object not inside the segment or misaligned, object not initialised),
+ * -EBADF (read-only handle), -ECHILD (see above), -EBADMSG (the shared word
+ * holds a value no shmkit process writes: corrupt or hostile peer).
+ */
+struct shmkit_mutex {
+	uint64_t opaque[4];
+};
+struct shmkit_event {
+	uint64_t opaque[4];
+};
+struct shmkit_sem {
+	uint64_t opaque[4];
+};
+
+#define SHMKIT_FOREVER UINT64_MAX
+/* Default liveness interval of a mutex: 500 us. */
+#define SHMKIT_SYNC_LIVENESS_NS 500000ull
+
+/* Options for shmkit_mutex_init(); NULL means all defaults. */
+struct shmkit_sync_opts {
+	size_t sz; /* = sizeof(struct shmkit_sync_opts) */
+	/* Longest time between two checks of a holder's liveness by a
+	 * waiting process, which bounds how late a dead holder is noticed.
+	 * 0: SHMKIT_SYNC_LIVENESS_NS; clamped to [10 us, 1 s]. */
+	uint64_t liveness_ns;
+};
+
+/*
+ * Initialise a mutex (unlocked, consistent). Call once, before any other
+ * process uses it; initialising a mutex in use is undefined. Returns 0,
+ * -EINVAL, -EBADF, -ECHILD.
+ */
+SHMKIT_API int shmkit_mutex_init(struct shmkit_seg *seg,
+				 struct shmkit_mutex *m,
+				 const struct shmkit_sync_opts *opts);
+/*
+ * Lock, waiting at most timeout_ns (0: do not wait). Returns 0 (locked),
+ * -EOWNERDEAD (locked; the previous holder died, repair and call
+ * shmkit_mutex_consistent()), -ETIMEDOUT, -ENOTRECOVERABLE, -EDEADLK
+ * (this thread holds it already), or a common error.
+ */
+SHMKIT_API int shmkit_mutex_lock(struct shmkit_seg *seg,
+				 struct shmkit_mutex *m, uint64_t timeout_ns);
+/* Lock if free: 0, -EAGAIN (held by a live thread), -EOWNERDEAD, ... */
+SHMKIT_API int shmkit_mutex_trylock(struct shmkit_seg *seg,
+				    struct shmkit_mutex *m);
+/*
+ * Unlock (calling thread must hold it: else -EPERM). Unlocking after
+ * -EOWNERDEAD without shmkit_mutex_consistent() makes the mutex not
+ * recoverable (returns 0; later locks fail with -ENOTRECOVERABLE).
+ */
+SHMKIT_API int shmkit_mutex_unlock(struct shmkit_seg *seg,
+				   struct shmkit_mutex *m);
+/* Mark a mutex taken with -EOWNERDEAD repaired. 0, -EPERM, -EINVAL. */
+SHMKIT_API int shmkit_mutex_consistent(struct shmkit_seg *seg,
+				       struct shmkit_mutex *m);
+
+/* Initialise an event (no waiter). Once, before use. 0 or common error. */
+SHMKIT_API int shmkit_event_init(struct shmkit_seg *seg,
+				 struct shmkit_event *ev);
+/*
+ * Condition wait: the caller holds m (consistent) and has found its
+ * predicate false. Releases m, sleeps until a signal or broadcast (or a
+ * spurious wake-up), takes m again. Returns 0 (re-check the predicate),
+ * -ETIMEDOUT, -EOWNERDEAD (m's holder died meanwhile; m is held, repair);
+ * in these three cases m is held on return. Otherwise m is NOT held:
+ * -ENOLCK (m could not be taken again within another timeout_ns, at
+ * least 100 ms),
+ * -ENOTRECOVERABLE, -EPERM (caller does not hold m; nothing done),
+ * -EINVAL (m is inconsistent; nothing done), or a common error.
+ */
+SHMKIT_API int shmkit_event_wait(struct shmkit_seg *seg,
+				 struct shmkit_event *ev,
+				 struct shmkit_mutex *m, uint64_t timeout_ns);
+/*
+ * Wake one waiter / all waiters. Never block; with nobody waiting they make
+ * no system call. Signal the predicate's change after (or while) changing
+ * it under the waiters' mutex. Return 0 or a common error.
+ */
+SHMKIT_API int shmkit_event_signal(struct shmkit_seg *seg,
+				   struct shmkit_event *ev);
+SHMKIT_API int shmkit_event_broadcast(struct shmkit_seg *seg,
+				      struct shmkit_event *ev);
+/*
+ * Waiting without a mutex (an event count): prepare, re-check the
+ * condition, then await (or cancel if it became true). The condition's
+ * writer stores it, then signals. *ticket is opaque.
+ * await returns 0 (woken; re-check) or -ETIMEDOUT, and always consumes
+ * the ticket.
+ */
+SHMKIT_API int shmkit_event_prepare(struct shmkit_seg *seg,
+				    struct shmkit_event *ev,
+				    uint64_t *ticket);
+SHMKIT_API int shmkit_event_await(struct shmkit_seg *seg,
+				  struct shmkit_event *ev, uint64_t ticket,
+				  uint64_t timeout_ns);
+SHMKIT_API int shmkit_event_cancel(struct shmkit_seg *seg,
+				   struct shmkit_event *ev, uint64_t ticket);
+
+/* Initialise a counting semaphore to value (<= INT32_MAX). */
+SHMKIT_API int shmkit_sem_init(struct shmkit_seg *seg, struct shmkit_sem *s,
+			       uint32_t value);
+/* Add one and wake a waiter if any; no system call if nobody waits.
+ * 0, -EOVERFLOW (count at INT32_MAX), or a common error. */
+SHMKIT_API int shmkit_sem_post(struct shmkit_seg *seg, struct shmkit_sem *s);
+/* Take one, waiting at most timeout_ns: 0, -ETIMEDOUT, common error. */
+SHMKIT_API int shmkit_sem_wait(struct shmkit_seg *seg, struct shmkit_sem *s,
+			       uint64_t timeout_ns);
+/* Take one if available: 0 or -EAGAIN. */
+SHMKIT_API int shmkit_sem_trywait(struct shmkit_seg *seg,
+				  struct shmkit_sem *s);
+/* Current count (>= 0; a snapshot) or a negative errno. */
+SHMKIT_API int shmkit_sem_value(struct shmkit_seg *seg, struct shmkit_sem *s);
+
+/*
+ * Channels
+ *
+ * A channel is a message queue in its own named segment: one consumer and
+ * up to max_producers producers attached at once, each producer writing
+ * its own single-producer ring (a "lane"), so a producer killed at any
+ * instruction never blocks the others or the consumer and never exposes a
+ * partial message. Messages are byte strings of 0..max_msg_bytes bytes,
+ * FIFO per producer; the consumer serves lanes round-robin. A message is
+ * committed (visible) all at once or not at all.
+ *
+ * Timeouts (timeout_ns): 0 never blocks (-EAGAIN), > 0 waits at most that
+ * long (-ETIMEDOUT), SHMKIT_CHAN_FOREVER (< 0) waits until success or a
+ * peer event. Waiting spins briefly while traffic flows, then sleeps on a
+ * futex; every sleep is bounded and re-checks the peers' liveness.
+ *
+ * A handle is used by one thread at a time; distinct handles (even to the
+ * same channel, in one process) are independent. A handle is not usable in
+ * a child after fork (-ECHILD): the child opens its own.
+ * Full reference: shmkit_chan(3).
+ */
+struct shmkit_chan;
+
+enum shmkit_chan_role {
+	SHMKIT_CHAN_PRODUCER = 1,
+	SHMKIT_CHAN_CONSUMER = 2,
+};
+
+#define SHMKIT_CHAN_FOREVER (-1ll)
+/* Largest max_producers, and defaults applied to zero option fields. */
+#define SHMKIT_CHAN_MAX_PRODUCERS 64
+#define SHMKIT_CHAN_DEFAULT_PRODUCERS 4
+#define SHMKIT_CHAN_DEFAULT_CAPACITY (256u * 1024u)
+
+/* Message flags (recv, peek, recv_batch). */
+/* A consumer died after this message was handed to it and before it was
+ * released: it may already have been processed once. */
+#define SHMKIT_CHAN_REDELIVERED (1u << 0)
+
+/* Options for create and open; NULL means all defaults. */
+struct shmkit_chan_opts {
+	size_t sz; /* = sizeof(struct shmkit_chan_opts) */
+	/* create: ring bytes per producer, rounded up to a power of two
+	 * (default SHMKIT_CHAN_DEFAULT_CAPACITY, or enough for two messages
+	 * of max_msg_bytes; 4 KiB .. 1 GiB). */
+	uint64_t capacity_bytes;
+	/* create: largest message (default capacity / 4; at most
+	 * capacity / 2 - 8). */
+	uint64_t max_msg_bytes;
+	/* create: producers attached at once (default 4, max 64). */
+	uint32_t max_producers;
+	/* create: permission bits of the segment (default 0600). */
+	uint32_t mode;
+	/* create, open: how long to wait for a channel still being created
+	 * (default SHMKIT_SEG_OPEN_TIMEOUT_NS). */
+	uint64_t open_timeout_ns;
+};
+
+/*
+ * Create the channel `name` (a new named segment) and attach to it in
+ * `role`. Returns 0, -EINVAL (name, role or options), -EEXIST, -ENOSPC,
+ * -EACCES, -ENOMEM. Two processes that may start in either order both
+ * call create, and open on -EEXIST.
+ */
+SHMKIT_API int shmkit_chan_create(const char *name,
+				  const struct shmkit_chan_opts *opts,
+				  enum shmkit_chan_role role,
+				  struct shmkit_chan **out);
+
+/*
+ * Attach to an existing channel as producer (takes a free lane) or as
+ * consumer. A consumer may take over a channel whose consumer died: the
+ * messages the dead one had been handed but not released are delivered
+ * again with SHMKIT_CHAN_REDELIVERED. Returns 0, -ENOENT, -EBUSY (no free
+ * lane / a live consumer is attached), -EPROTO (not a channel),
+ * -EBADMSG (corrupt), -ETIMEDOUT (still being created),
+ * -ENOTRECOVERABLE (its creator died before finishing), or a
+ * shmkit_seg_open() error.
+ */
+SHMKIT_API int shmkit_chan_open(const char *name, enum shmkit_chan_role role,
+				const struct shmkit_chan_opts *opts,
+				struct shmkit_chan **out);
+
+/*
+ * Detach. A producer's committed messages stay for the consumer; a
+ * consumer's last received message counts as processed. Wakes waiting
+ * peers so they see the departure at once. Accepts NULL.
+ */
+SHMKIT_API void shmkit_chan_close(struct shmkit_chan *ch);
+
+/* Remove the channel's name (users attached continue). */
+SHMKIT_API int shmkit_chan_unlink(const char *name);
+
+/*
+ * Producer: copy one message of len bytes into the channel. Returns 0,
+ * -EMSGSIZE (len > max_msg_bytes), -EAGAIN / -ETIMEDOUT (full),
+ * -EPIPE (full, and the consumer closed), -ECONNRESET (full, and the
+ * consumer died), -EBADMSG (the lane's shared state is corrupt), -EINVAL
+ * (not a producer), -ECHILD (handle from before fork). A message is
+ * accepted while there is room even if no consumer is attached (it waits
+ * for the next one).
+ */
+SHMKIT_API int shmkit_chan_send(struct shmkit_chan *ch, const void *msg,
+				size_t len, int64_t timeout_ns);
+
+/*
+ * Consumer: copy the next message into buf (cap bytes). Returns its
+ * length (>= 0); *flags (may be NULL) receives SHMKIT_CHAN_* message flags.
+ * Errors: -EMSGSIZE (cap too small; the message stays queued, peek shows
+ * its length), -EAGAIN / -ETIMEDOUT (empty), -EPIPE (end of stream: every
+ * producer that attached is gone and everything they committed has been
+ * received; a producer attaching later starts a new stream), -EBADMSG.
+ * The returned message counts as processed at the next call on this
+ * handle (or close): a crash before that redelivers it, flagged.
+ */
+SHMKIT_API int shmkit_chan_recv(struct shmkit_chan *ch, void *buf,
+				size_t cap, uint32_t *flags,
+				int64_t timeout_ns);
+
+/*
+ * Zero-copy send: reserve room for up to len bytes and get a pointer to
+ * write them in place (8-byte aligned, valid until commit or the next
+ * reserve/send on this handle); commit publishes the first `len` bytes
+ * (len <= the reserved size). A reservation never committed leaves no
+ * trace. Errors of reserve as for send; commit returns 0 or -EINVAL.
+ */
+SHMKIT_API int shmkit_chan_reserve(struct shmkit_chan *ch, size_t len,
+				   void **ptr, int64_t timeout_ns);
+SHMKIT_API int shmkit_chan_commit(struct shmkit_chan *ch, size_t len);
+
+/*
+ * Zero-copy receive: point *ptr at the next message in place (read-only,
+ * 8-byte aligned, valid until release or the next call on this handle)
+ * and return its length; release consumes it. Errors as for recv.
+ */
+SHMKIT_API int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr,
+				uint32_t *flags, int64_t timeout_ns);
+SHMKIT_API int shmkit_chan_release(struct shmkit_chan *ch);
+
+/* One message of a batch. */
+struct shmkit_chan_msg {
+	void *buf;	/* send: the bytes; recv: where to copy them */
+	size_t len;	/* send: length; recv (out): length received */
+	size_t cap;	/* recv: capacity of buf */
+	uint32_t flags; /* recv (out): SHMKIT_CHAN_* message flags */
+	uint32_t lane;	/* recv (out): the producer lane it came from */
+};
+
+/*
+ * Batches: one index publication (and at most one wake-up) for many
+ * messages. send_batch commits the longest prefix that fits, waiting only
+ * until at least one fits; recv_batch returns at least one message and
+ * takes only what is already there. Both return the number of messages
+ * moved (> 0) or an error as send/recv (a message too large for its recv
+ * buffer ends the batch; if it is the first, -EMSGSIZE).
+ */
+SHMKIT_API int shmkit_chan_send_batch(struct shmkit_chan *ch,
+				      const struct shmkit_chan_msg *msgs,
+				      unsigned n, int64_t timeout_ns);
+SHMKIT_API int shmkit_chan_recv_batch(struct shmkit_chan *ch,
+				      struct shmkit_chan_msg *msgs, unsigned n,
+				      int64_t timeout_ns);
+
+/*
+ * Producer: wait until the consumer has released everything this handle
+ * sent. Returns 0, -ETIMEDOUT, -EPIPE / -ECONNRESET (consumer gone).
+ */
+SHMKIT_API int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns);
+
+/*
+ * Wait until at least one of n consumer handles (n <= 64) is ready, i.e.
+ * its recv would not return -EAGAIN (a message, end of stream or an
+ * error). Sets bit i of *ready (may be NULL) for each ready handle and
+ * returns how many are ready; -EAGAIN / -ETIMEDOUT if none, -EINVAL.
+ */
+SHMKIT_API int shmkit_chan_select(struct shmkit_chan *const *chans,
+				  unsigned n, uint64_t *ready,
+				  int64_t timeout_ns);
+
+/*
+ * Consumer: a descriptor that polls readable when the channel may have a
+ * message or has reached end of stream, for the caller's epoll/poll loop.
+ * After it polls readable, call recv with timeout 0 until it returns
+ * -EAGAIN, which re-arms it (edge-style). Owned by the handle (closed by
+ * shmkit_chan_close); a helper thread of this process watches the channel.
+ * Returns the descriptor or -errno.
+ */
+SHMKIT_API int shmkit_chan_fd(struct shmkit_chan *ch);
+
+/*
+ * Peers attached now: for a producer, 1 if a consumer is attached, else 0;
+ * for a consumer, the number of producers attached.
+ */
+SHMKIT_API int shmkit_chan_peers(struct shmkit_chan *ch);
+
+/* Geometry and counters of an open channel (what `shmkit stat` shows). */
+struct shmkit_chan_info {
+	size_t sz; /* = sizeof(struct shmkit_chan_info), set by the caller */
+	uint64_t capacity_bytes; /* per lane */
+	uint64_t max_msg_bytes;
+	uint32_t max_producers;
+	uint32_t producers;	 /* attached now */
+	uint32_t consumer;	 /* 1 if a consumer is attached */
+	uint32_t lane;		 /* a producer handle's lane, else 0 */
+	uint64_t queued_bytes;	 /* committed, not yet released (framed) */
+};
+SHMKIT_API int shmkit_chan_info(struct shmkit_chan *ch,
+				struct shmkit_chan_info *info);
+
 #ifdef __cplusplus
 }
 #endif
