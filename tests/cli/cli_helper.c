@@ -75,8 +75,8 @@ static int plant(const char *how, const char *name)
 		/* As if the creator died before publishing READY. */
 		uint32_t st = SHMKIT_INIT_BUILDING;
 
-		return patch(name, offsetof(struct shmkit_hdr, init_state),
-			     &st, sizeof(st));
+		return patch(name, offsetof(struct shmkit_hdr, init_state), &st,
+			     sizeof(st));
 	}
 	if (strcmp(how, "corrupt") == 0) {
 		uint32_t hs = 12345; /* not the header size */

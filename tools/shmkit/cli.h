@@ -21,8 +21,8 @@
  * Defines the entry point of subcommand NAME, listed in main.c's table.
  * argv[0] is the subcommand's name; returns an exit code.
  */
-#define CLI_COMMAND(name)                                   \
-	int cli_cmd_##name(int argc, char **argv);          \
+#define CLI_COMMAND(name)                          \
+	int cli_cmd_##name(int argc, char **argv); \
 	int cli_cmd_##name(int argc, char **argv)
 
 /* ---- messages ------------------------------------------------------- */

@@ -57,12 +57,12 @@ static void hold(const sigset_t *sigs, const char *name, int quiet)
 CLI_COMMAND(create)
 {
 	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "scoped", no_argument, NULL, 's' },
-		{ "hold", no_argument, NULL, 'H' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"mode", required_argument, NULL, 'm'},
+		{"scoped", no_argument, NULL, 's'},
+		{"hold", no_argument, NULL, 'H'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct shmkit_seg_opts so;
 	struct shmkit_seg *seg;
@@ -104,7 +104,8 @@ CLI_COMMAND(create)
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage_err(argv[0], "expected NAME and SIZE, got %d "
+		return cli_usage_err(argv[0],
+				     "expected NAME and SIZE, got %d "
 				     "argument%s",
 				     argc - optind,
 				     argc - optind == 1 ? "" : "s");

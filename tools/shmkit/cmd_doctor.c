@@ -29,9 +29,9 @@ enum verdict { V_OK, V_NOTE, V_NA, V_PROBLEM };
 
 struct doctor {
 	int problems;
-	int dir_ok;	/* the directory exists: later checks can run */
+	int dir_ok;	 /* the directory exists: later checks can run */
 	int dir_default; /* not chosen by SHMKIT_SHM_DIR */
-	int memfs;	/* the directory is on tmpfs or ramfs */
+	int memfs;	 /* the directory is on tmpfs or ramfs */
 };
 
 /*
@@ -79,8 +79,7 @@ static void report(struct doctor *d, enum verdict v, const char *check,
 static void report(struct doctor *d, enum verdict v, const char *check,
 		   const char *fix, const char *fmt, ...)
 {
-	static const char *const names[] = { "ok", "note", "n/a",
-					     "PROBLEM" };
+	static const char *const names[] = {"ok", "note", "n/a", "PROBLEM"};
 	va_list ap;
 
 	printf("%-8s %-16s ", names[v], check);
@@ -187,8 +186,9 @@ static void check_fs(struct doctor *d, const char *dir)
 		snprintf(fix, sizeof(fix),
 			 "mount a tmpfs there (mount -t tmpfs -o mode=1777,"
 			 "nosuid,nodev tmpfs %s)%s",
-			 dir, d->dir_default ? "" :
-			 " or point SHMKIT_SHM_DIR at one");
+			 dir,
+			 d->dir_default ? ""
+					: " or point SHMKIT_SHM_DIR at one");
 		report(d, V_PROBLEM, "filesystem", fix,
 		       "%s (magic 0x%lx), not tmpfs: segments are written "
 		       "back to disk",
@@ -231,8 +231,9 @@ static void check_space(struct doctor *d, const char *dir)
 		       "default is 64M)",
 		       total, avail, (unsigned long long)used_pct);
 	else
-		report(d, V_OK, "space", NULL, "%s total, %s free (%llu%% used)",
-		       total, avail, (unsigned long long)used_pct);
+		report(d, V_OK, "space", NULL,
+		       "%s total, %s free (%llu%% used)", total, avail,
+		       (unsigned long long)used_pct);
 	if (sv.f_files && sv.f_favail < 64)
 		report(d, V_PROBLEM, "inodes",
 		       "remove files, or mount -o remount,nr_inodes=1M <dir>",
@@ -252,7 +253,8 @@ static void check_space(struct doctor *d, const char *dir)
 			       "filling it pushes the system into swap or OOM",
 			       total, r);
 		else
-			report(d, V_OK, "memory", NULL, "RAM %s; the tmpfs may "
+			report(d, V_OK, "memory", NULL,
+			       "RAM %s; the tmpfs may "
 			       "use up to %s of it",
 			       r, total);
 	}
@@ -322,17 +324,15 @@ static void check_tmpfile(struct doctor *d, const char *dir)
 /* ---- systemd-logind RemoveIPC ------------------------------------------ */
 
 struct removeipc {
-	int value;	     /* 1 yes, 0 no */
-	char src[512];	     /* "default" or the file that set it */
-	int bad;	     /* an unparsable value was seen (ignored) */
+	int value;     /* 1 yes, 0 no */
+	char src[512]; /* "default" or the file that set it */
+	int bad;       /* an unparsable value was seen (ignored) */
 };
 
 static int parse_bool(const char *s)
 {
-	static const char *const yes[] = { "1", "yes", "y", "true", "t",
-					   "on" };
-	static const char *const no[] = { "0", "no", "n", "false", "f",
-					  "off" };
+	static const char *const yes[] = {"1", "yes", "y", "true", "t", "on"};
+	static const char *const no[] = {"0", "no", "n", "false", "f", "off"};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		if (strcasecmp(s, yes[i]) == 0)
@@ -424,11 +424,12 @@ static void read_logind(struct removeipc *r)
 	snprintf(r->src, sizeof(r->src), "default");
 	r->bad = 0;
 	if (sys_exists("/etc/systemd/logind.conf"))
-		parse_logind(sys_path("/etc/systemd/logind.conf", p,
-				      sizeof(p)), r);
+		parse_logind(sys_path("/etc/systemd/logind.conf", p, sizeof(p)),
+			     r);
 	else
 		parse_logind(sys_path("/usr/lib/systemd/logind.conf", p,
-				      sizeof(p)), r);
+				      sizeof(p)),
+			     r);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		DIR *dp = opendir(sys_path(dirs[i], p, sizeof(p)));
 		struct dirent *de;
@@ -679,8 +680,8 @@ static void check_segments(struct doctor *d)
 	if (nstale) {
 		cli_human_size(stale_bytes, hs, sizeof(hs));
 		report(d, V_PROBLEM, "stale", "shmkit gc",
-		       "%zu stale or half-created segment%s holding %s",
-		       nstale, nstale == 1 ? "" : "s", hs);
+		       "%zu stale or half-created segment%s holding %s", nstale,
+		       nstale == 1 ? "" : "s", hs);
 	}
 	if (nbroken)
 		report(d, V_NOTE, "broken",
@@ -694,8 +695,8 @@ static void check_segments(struct doctor *d)
 CLI_COMMAND(doctor)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *dir = shmkit_shm_dir();
 	const char *root = getenv("SHMKIT_DOCTOR_SYSROOT");

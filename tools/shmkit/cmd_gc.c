@@ -40,7 +40,7 @@ static const char *kept_why(const struct shmkit_seg_info *in)
 		if (in->flags & SHMKIT_SEG_SCOPED)
 			return "scoped, in use";
 		return in->nusers + in->users_untracked ? "persistent, in use"
-							 : "persistent";
+							: "persistent";
 	case SHMKIT_STATE_CREATING:
 		return "its creator is still initialising it";
 	case SHMKIT_STATE_CORRUPT:
@@ -55,10 +55,10 @@ static const char *kept_why(const struct shmkit_seg_info *in)
 CLI_COMMAND(gc)
 {
 	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"dry-run", no_argument, NULL, 'n'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct cli_seglist list;
 	int c, rc, dry = 0, verbose = 0, failed = 0;

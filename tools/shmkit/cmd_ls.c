@@ -38,29 +38,28 @@ static const struct {
 	int right;
 	const char *help;
 } cols[NCOLS] = {
-	[COL_NAME] = { "NAME", 0, "segment name" },
-	[COL_SIZE] = { "SIZE", 1, "size of the file (header included)" },
-	[COL_DATA] = { "DATA", 1, "usable bytes" },
-	[COL_OWNER] = { "OWNER", 0, "owner's user name" },
-	[COL_UID] = { "UID", 1, "owner's user id" },
-	[COL_MODE] = { "MODE", 0, "permission bits, octal" },
-	[COL_LAYOUT] = { "LAYOUT", 1, "layout version of the format" },
-	[COL_USERS] = { "USERS", 1,
-			"live attached processes (N+: at least N)" },
-	[COL_PIDS] = { "PIDS", 0, "pids of the attached processes" },
-	[COL_STATE] = { "STATE", 0,
-			"ok, stale, incomplete, creating, corrupt, version, "
-			"foreign" },
-	[COL_LIFETIME] = { "LIFETIME", 0, "persistent or scoped" },
-	[COL_CREATED] = { "CREATED", 0, "creation time (ISO 8601)" },
-	[COL_CPID] = { "CPID", 1, "creator's pid" },
-	[COL_CREATOR] = { "CREATOR", 0, "creator's user name" },
-	[COL_OBJECTS] = { "OBJECTS", 1, "named objects in the directory" },
-	[COL_PATH] = { "PATH", 0, "path of the file" },
+	[COL_NAME] = {"NAME", 0, "segment name"},
+	[COL_SIZE] = {"SIZE", 1, "size of the file (header included)"},
+	[COL_DATA] = {"DATA", 1, "usable bytes"},
+	[COL_OWNER] = {"OWNER", 0, "owner's user name"},
+	[COL_UID] = {"UID", 1, "owner's user id"},
+	[COL_MODE] = {"MODE", 0, "permission bits, octal"},
+	[COL_LAYOUT] = {"LAYOUT", 1, "layout version of the format"},
+	[COL_USERS] = {"USERS", 1, "live attached processes (N+: at least N)"},
+	[COL_PIDS] = {"PIDS", 0, "pids of the attached processes"},
+	[COL_STATE] = {"STATE", 0,
+		       "ok, stale, incomplete, creating, corrupt, version, "
+		       "foreign"},
+	[COL_LIFETIME] = {"LIFETIME", 0, "persistent or scoped"},
+	[COL_CREATED] = {"CREATED", 0, "creation time (ISO 8601)"},
+	[COL_CPID] = {"CPID", 1, "creator's pid"},
+	[COL_CREATOR] = {"CREATOR", 0, "creator's user name"},
+	[COL_OBJECTS] = {"OBJECTS", 1, "named objects in the directory"},
+	[COL_PATH] = {"PATH", 0, "path of the file"},
 };
 
 static const enum col default_cols[] = {
-	COL_NAME,  COL_SIZE,  COL_OWNER,   COL_MODE,
+	COL_NAME,   COL_SIZE,  COL_OWNER, COL_MODE,
 	COL_LAYOUT, COL_USERS, COL_STATE, COL_LIFETIME,
 };
 #define NDEFAULT (sizeof(default_cols) / sizeof(default_cols[0]))
@@ -125,11 +124,13 @@ static int parse_cols(const char *cmd, const char *arg, enum col *sel,
 			if (strcasecmp(tok, cols[i].name) == 0)
 				found = i;
 		if (found < 0) {
-			fprintf(stderr, "shmkit %s: unknown column '%s'; ",
-				cmd, tok);
+			fprintf(stderr, "shmkit %s: unknown column '%s'; ", cmd,
+				tok);
 			valid_columns(stderr);
-			fprintf(stderr, "Try 'shmkit %s --help' for more "
-				"information.\n", cmd);
+			fprintf(stderr,
+				"Try 'shmkit %s --help' for more "
+				"information.\n",
+				cmd);
 			free(copy);
 			return -1;
 		}
@@ -156,8 +157,8 @@ static uint32_t nusers(const struct shmkit_seg_info *in)
 }
 
 /* The text of one cell; returns NULL for "not applicable" ("-"). */
-static const char *cell(const struct shmkit_seg_info *in, enum col c,
-			int bytes, char *buf, size_t len)
+static const char *cell(const struct shmkit_seg_info *in, enum col c, int bytes,
+			char *buf, size_t len)
 {
 	int hdr = cli_has_header(in);
 
@@ -305,12 +306,12 @@ static void json_cell(struct cli_json *j, const struct shmkit_seg_info *in,
 CLI_COMMAND(ls)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "bytes", no_argument, NULL, 'b' },
-		{ "noheadings", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"json", no_argument, NULL, 'J'},
+		{"output", required_argument, NULL, 'o'},
+		{"bytes", no_argument, NULL, 'b'},
+		{"noheadings", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	enum col sel[MAXSEL];
 	struct cli_seglist list;

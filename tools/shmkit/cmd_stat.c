@@ -34,11 +34,11 @@ static void help(void)
 	      stdout);
 }
 
-#define LINE(label, ...)                                \
-	do {                                            \
-		printf("%-13s ", label ":");            \
-		printf(__VA_ARGS__);                    \
-		putchar('\n');                          \
+#define LINE(label, ...)                     \
+	do {                                 \
+		printf("%-13s ", label ":"); \
+		printf(__VA_ARGS__);         \
+		putchar('\n');               \
 	} while (0)
 
 static void print_text(const struct shmkit_seg_info *in)
@@ -81,7 +81,8 @@ static void print_text(const struct shmkit_seg_info *in)
 		LINE("Directory", "%u of %u named objects used",
 		     (unsigned)in->dir_used, (unsigned)in->dir_capacity);
 	if (in->users_untracked)
-		LINE("Users", "%u (and at least %u without a slot: read-only "
+		LINE("Users",
+		     "%u (and at least %u without a slot: read-only "
 		     "or beyond %d)",
 		     (unsigned)in->nusers, (unsigned)in->users_untracked,
 		     SHMKIT_SEG_MAX_USERS);
@@ -175,10 +176,10 @@ static void print_json(const struct shmkit_seg_info *in)
 CLI_COMMAND(stat)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "file", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"json", no_argument, NULL, 'J'},
+		{"file", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct shmkit_seg_info *info;
 	int c, rc, json = 0, file = 0;
@@ -200,9 +201,10 @@ CLI_COMMAND(stat)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage_err(argv[0], "expected one %s, got %d "
-				     "arguments", file ? "PATH" : "NAME",
-				     argc - optind);
+		return cli_usage_err(argv[0],
+				     "expected one %s, got %d "
+				     "arguments",
+				     file ? "PATH" : "NAME", argc - optind);
 	name = argv[optind];
 	info = calloc(1, sizeof(*info));
 	if (!info) {

@@ -11,13 +11,13 @@
 #include <string.h>
 
 /* name, summary: the entry point is cli_cmd_<name> (see CLI_COMMAND). */
-#define COMMANDS(X)                                                        \
-	X(create, "create a named segment")                                \
-	X(ls, "list the segments in the shared-memory directory")          \
-	X(stat, "show everything known about one segment")                 \
-	X(rm, "remove named segments")                                     \
-	X(gc, "remove stale segments (scoped with all users dead, "        \
-	      "half-created)")                                             \
+#define COMMANDS(X)                                                 \
+	X(create, "create a named segment")                         \
+	X(ls, "list the segments in the shared-memory directory")   \
+	X(stat, "show everything known about one segment")          \
+	X(rm, "remove named segments")                              \
+	X(gc, "remove stale segments (scoped with all users dead, " \
+	      "half-created)")                                      \
 	X(doctor, "check the system for shared-memory problems")
 
 #define DECLARE(name, summary) int cli_cmd_##name(int argc, char **argv);
@@ -30,8 +30,8 @@ struct command {
 	const char *summary;
 };
 
-#define ENTRY(name, summary) { #name, cli_cmd_##name, summary },
-static const struct command commands[] = { COMMANDS(ENTRY) };
+#define ENTRY(name, summary) {#name, cli_cmd_##name, summary},
+static const struct command commands[] = {COMMANDS(ENTRY)};
 #undef ENTRY
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 				argv[2]);
 			return CLI_EXIT_USAGE;
 		}
-		char *hargv[] = { argv[2], (char *)"--help", NULL };
+		char *hargv[] = {argv[2], (char *)"--help", NULL};
 
 		return cmd->fn(2, hargv);
 	}

@@ -133,8 +133,10 @@ void cli_seg_err(const char *verb, const char *name, int rc)
 		snprintf(hint, sizeof(hint), "try again");
 		break;
 	case ENAMETOOLONG:
-		snprintf(hint, sizeof(hint), "use a name of at most %d "
-			 "characters", SHMKIT_SEG_NAME_MAX);
+		snprintf(hint, sizeof(hint),
+			 "use a name of at most %d "
+			 "characters",
+			 SHMKIT_SEG_NAME_MAX);
 		break;
 	default:
 		hint[0] = '\0';
