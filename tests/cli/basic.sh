@@ -30,6 +30,8 @@ sk 2 create a 1M extra
 sk 2 create a 0
 sk 2 create a 12Q
 sk 2 create a -5
+sk 2 create a 65T
+sk 2 create a 99999999999999999999999
 sk 2 create a 1M --mode 999
 sk 2 create a 1M --mode 0
 sk 2 create a 1M --mode
@@ -56,6 +58,7 @@ contains "$ERR" "shmkit rm alpha" "create existing names the fix"
 sk 1 create 'bad/name' 1M
 contains "$ERR" "cannot create segment 'bad/name'" "invalid name"
 sk 1 create .hidden 1M
+contains "$ERR" "invalid name" "create .hidden"
 [ "$(stat -c %a "$SHMKIT_SHM_DIR/alpha")" = 600 ] || fail "default mode"
 [ "$(stat -c %a "$SHMKIT_SHM_DIR/beta")" = 640 ] || fail "--mode 640"
 # umask does not matter

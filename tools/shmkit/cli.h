@@ -59,6 +59,10 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len);
 void cli_iso_time(uint64_t realtime_ns, char *buf, size_t len);
 /* User name of uid, or the number if it has none. */
 void cli_user_name(uint32_t uid, char *buf, size_t len);
+/* 1 if name follows shmkit's rules for segment names (shmkit_seg_create(3)):
+ * an optional leading '/', then 1..SHMKIT_SEG_NAME_MAX of A-Z a-z 0-9 . _ -,
+ * not starting with '.'. */
+int cli_name_valid(const char *name);
 /* Path of a named segment in the shared-memory directory. */
 void cli_seg_path(const char *name, char *buf, size_t len);
 

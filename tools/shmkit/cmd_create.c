@@ -115,8 +115,10 @@ CLI_COMMAND(create)
 				     "invalid size '%s' (a positive number of "
 				     "bytes, optionally with K, M, G or T)",
 				     argv[optind + 1]);
-	if (size > SIZE_MAX)
-		return cli_usage_err(argv[0], "size '%s' is too large",
+	/* The documented maximum (shmkit_seg_create(3)). */
+	if (size > (1ull << 46) || size > SIZE_MAX)
+		return cli_usage_err(argv[0],
+				     "size '%s' is too large (at most 64T)",
 				     argv[optind + 1]);
 	so.mode = mode;
 

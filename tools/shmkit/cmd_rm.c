@@ -100,7 +100,8 @@ CLI_COMMAND(rm)
 			continue;
 		}
 		rc = shmkit_seg_unlink(name);
-		if (rc == -EINVAL && file_exists(name)) {
+		if (rc == -EINVAL && !cli_name_valid(name) &&
+		    file_exists(name)) {
 			/* Listed by ls, but not a name shmkit makes. */
 			cli_err("cannot remove '%s': not a shmkit segment name "
 				"(remove the file itself: rm -- '%s/%s')",

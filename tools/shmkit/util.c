@@ -73,6 +73,26 @@ static void owner_hint(const char *name, char *buf, size_t len)
 			 (unsigned)(st.st_mode & 07777));
 }
 
+int cli_name_valid(const char *name)
+{
+	size_t n;
+
+	if (*name == '/')
+		name++;
+	n = strlen(name);
+	if (n == 0 || n > SHMKIT_SEG_NAME_MAX || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 void cli_seg_err(const char *verb, const char *name, int rc)
 {
 	char hint[512];
@@ -91,7 +111,12 @@ void cli_seg_err(const char *verb, const char *name, int rc)
 			 name);
 		break;
 	case EINVAL:
-		what = "invalid name or argument";
+		if (cli_name_valid(name)) {
+			what = "invalid argument";
+			hint[0] = '\0';
+			break;
+		}
+		what = "invalid name";
 		snprintf(hint, sizeof(hint),
 			 "names are 1-%d characters of A-Z a-z 0-9 . _ -, "
 			 "not starting with '.'",
