@@ -422,11 +422,11 @@ enum shmkit_chan_role {
 struct shmkit_chan_opts {
 	size_t sz; /* = sizeof(struct shmkit_chan_opts) */
 	/* create: ring bytes per producer, rounded up to a power of two
-	 * (default SHMKIT_CHAN_DEFAULT_CAPACITY, or enough for two messages
-	 * of max_msg_bytes; 4 KiB .. 1 GiB). */
+	 * (default SHMKIT_CHAN_DEFAULT_CAPACITY, or enough for three
+	 * messages of max_msg_bytes; 4 KiB .. 1 GiB). */
 	uint64_t capacity_bytes;
 	/* create: largest message (default capacity / 4; at most
-	 * capacity / 2 - 8). */
+	 * capacity / 3 - 8). */
 	uint64_t max_msg_bytes;
 	/* create: producers attached at once (default 4, max 64). */
 	uint32_t max_producers;

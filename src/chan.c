@@ -1,0 +1,1472 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: create/open/close, the producer lanes (send, reserve/commit,
+ * batches), the consumer (recv, peek/release, batches, takeover after a
+ * consumer crash), end-of-stream and peer liveness through OFD locks, and
+ * the spin-then-futex waiting of both sides. select and the readiness
+ * descriptor are in chan_wait.c.
+ */
+#define _GNU_SOURCE
+#include "chan.h"
+
+#include "crash.h"
+#include "futex.h"
+#include "platform.h"
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Waiting parameters. A waiter spins up to spin_ns (adaptive between the
+ * bounds) while traffic flows, then sleeps on a futex for at most
+ * SLICE_NS at a time, re-checking the peers' liveness at most every
+ * LIVE_NS. A dead peer is therefore noticed within about SLICE_NS; one
+ * that closes cleanly wakes the waiters itself.
+ */
+#define SPIN_MIN_NS 2000ull
+#define SPIN_MAX_NS 50000ull
+#define SLICE_NS 25000000ull
+#define LIVE_NS 10000000ull
+#define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
+
+/* Fork generation: a handle is usable only in the process that made it. */
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+static void fork_init(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+int shmkit__chan_check(const struct shmkit_chan *ch,
+		       enum shmkit_chan_role role)
+{
+	if (unlikely(!ch || ch->role != role))
+		return -EINVAL;
+	if (unlikely(load_relaxed(&fork_gen) != ch->fork_gen))
+		return -ECHILD;
+	return 0;
+}
+
+static uint64_t round8(uint64_t n)
+{
+	return (n + 7) & ~7ull;
+}
+
+/* Framed size of a message of len bytes. */
+static uint64_t framed(uint64_t len)
+{
+	return SHMKIT_REC_HDR + round8(len);
+}
+
+static uint64_t rec_word(uint32_t len, uint32_t kind)
+{
+	return (uint64_t)len | (uint64_t)(SHMKIT_REC_TAG | kind) << 32;
+}
+
+uint64_t shmkit__chan_deadline(int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return UINT64_MAX;
+	return shmkit__now_ns() + (uint64_t)timeout_ns;
+}
+
+/* Time left before deadline, capped at one slice; 0 if past it. */
+uint64_t shmkit__chan_slice(uint64_t deadline)
+{
+	uint64_t now = shmkit__now_ns();
+
+	if (deadline == UINT64_MAX)
+		return SLICE_NS;
+	if (now >= deadline)
+		return 0;
+	return deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+}
+
+static int64_t seg_off(const struct shmkit_chan *ch, const void *p)
+{
+	return (int64_t)((const char *)p - (const char *)ch->seg->hdr);
+}
+
+int64_t shmkit__chan_lane_lock(const struct shmkit_chan *ch, unsigned i)
+{
+	return SHMKIT_LOCK_OBJ(seg_off(ch, &ch->lanes[i]));
+}
+
+static int64_t cons_lock(const struct shmkit_chan *ch)
+{
+	return SHMKIT_LOCK_OBJ(seg_off(ch, &ch->hdr->cons_state));
+}
+
+/* ---- geometry ---------------------------------------------------------- */
+
+struct geom {
+	uint32_t nlanes;
+	uint64_t ring_size;
+	uint64_t max_msg;
+	uint64_t lane_off;
+	uint64_t ring_off;
+	uint64_t total;
+};
+
+static uint64_t pow2_ceil(uint64_t n)
+{
+	uint64_t p = SHMKIT_CHAN_MIN_RING;
+
+	while (p < n && p < SHMKIT_CHAN_MAX_RING * 2)
+		p <<= 1;
+	return p;
+}
+
+/* Offsets follow from the counts alone, so an opener recomputes them and
+ * compares: a header that disagrees is corrupt. */
+static void geom_layout(struct geom *g)
+{
+	g->lane_off = sizeof(struct shmkit_chan_hdr);
+	g->ring_off = (g->lane_off +
+		       (uint64_t)g->nlanes * sizeof(struct shmkit_chan_lane) +
+		       SHMKIT_PAGE - 1) & ~(uint64_t)(SHMKIT_PAGE - 1);
+	g->total = g->ring_off + (uint64_t)g->nlanes * g->ring_size;
+}
+
+/*
+ * A consumer holds the last message it returned until its next call (see
+ * cons_take()), so the ring must take a held message, a pad and a new
+ * message at once: 3 * framed(max_msg) <= ring. Otherwise a producer
+ * could wait for room that only a later recv would free.
+ */
+static int geom_valid(const struct geom *g)
+{
+	if (g->nlanes < 1 || g->nlanes > SHMKIT_CHAN_MAX_LANES)
+		return 0;
+	if (g->ring_size < SHMKIT_CHAN_MIN_RING ||
+	    g->ring_size > SHMKIT_CHAN_MAX_RING ||
+	    (g->ring_size & (g->ring_size - 1)))
+		return 0;
+	if (g->max_msg > INT_MAX - 8 || 3 * framed(g->max_msg) > g->ring_size)
+		return 0;
+	return 1;
+}
+
+static int geom_from_opts(const struct shmkit_chan_opts *o, struct geom *g)
+{
+	uint64_t cap = o ? o->capacity_bytes : 0;
+	uint64_t max = o ? o->max_msg_bytes : 0;
+
+	g->nlanes = o && o->max_producers ? o->max_producers
+					  : SHMKIT_CHAN_DEFAULT_PRODUCERS;
+	if (g->nlanes > SHMKIT_CHAN_MAX_LANES)
+		return -EINVAL;
+	if (cap > SHMKIT_CHAN_MAX_RING || max > SHMKIT_CHAN_MAX_RING)
+		return -EINVAL;
+	if (!cap) {
+		cap = SHMKIT_CHAN_DEFAULT_CAPACITY;
+		if (max && 3 * framed(max) > cap)
+			cap = 3 * framed(max);
+	}
+	g->ring_size = pow2_ceil(cap);
+	g->max_msg = max ? max : g->ring_size / 4;
+	if (!geom_valid(g))
+		return -EINVAL;
+	geom_layout(g);
+	return 0;
+}
+
+/* ---- open/create -------------------------------------------------------- */
+
+static int opts_check(const struct shmkit_chan_opts *o)
+{
+	if (!o)
+		return 0;
+	if (o->sz < offsetof(struct shmkit_chan_opts, open_timeout_ns) +
+			    sizeof(o->open_timeout_ns))
+		return -EINVAL;
+	if (o->mode & ~0777u)
+		return -EINVAL;
+	return 0;
+}
+
+static struct shmkit_chan *chan_alloc(struct shmkit_seg *seg,
+				      enum shmkit_chan_role role)
+{
+	struct shmkit_chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	pthread_once(&fork_once, fork_init);
+	ch->seg = seg;
+	ch->fd = seg->fd;
+	ch->role = role;
+	ch->lane = -1;
+	ch->efd = -1;
+	ch->spin_ns = SPIN_MAX_NS;
+	ch->fork_gen = load_relaxed(&fork_gen);
+	ch->hdr = seg->data;
+	return ch;
+}
+
+/* Adopt validated geometry into the handle. */
+static void chan_set_geom(struct shmkit_chan *ch, const struct geom *g)
+{
+	ch->nlanes = g->nlanes;
+	ch->ring_size = g->ring_size;
+	ch->mask = g->ring_size - 1;
+	ch->max_msg = g->max_msg;
+	ch->lanes = (struct shmkit_chan_lane *)((char *)ch->hdr + g->lane_off);
+	ch->rings = (unsigned char *)ch->hdr + g->ring_off;
+}
+
+/*
+ * Is the segment's creator still attached? The creator took an attachment
+ * slot (OFD-locked) before the name became visible, so "no live slot with
+ * the creator's pid" means it died. A reused pid can only make this say
+ * "alive" wrongly (we then time out), never "dead" wrongly.
+ */
+static int creator_alive(const struct shmkit_chan *ch)
+{
+	const struct shmkit_hdr *h = ch->seg->hdr;
+	int32_t cpid = h->creator_pid;
+
+	for (unsigned i = 0; i < SHMKIT_NSLOTS; i++) {
+		if (load_relaxed(&h->slots[i].pid) != cpid)
+			continue;
+		if (i == (unsigned)ch->seg->slot ||
+		    shmkit__ofd_held(ch->fd, SHMKIT_LOCK_SLOT0 + i, F_WRLCK))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Wait for the channel header to be published, then validate it. The
+ * creator lays the channel out after the segment is visible under its
+ * name, so an opener may see zeroes for a moment.
+ */
+static int chan_adopt(struct shmkit_chan *ch, uint64_t timeout_ns)
+{
+	uint64_t deadline = shmkit__now_ns() + timeout_ns, nap = 1000;
+	struct shmkit_chan_hdr *h = ch->hdr;
+	struct geom g, want;
+
+	if (ch->seg->data_size < sizeof(*h) || ch->fd < 0)
+		return -EPROTO;
+	for (;;) {
+		/* Pairs with the release store of READY in chan_layout(). */
+		uint32_t st = load_acquire(&h->state);
+
+		if (st == SHMKIT_CHAN_READY)
+			break;
+		if (st != 0 || (h->magic && h->magic != SHMKIT_CHAN_MAGIC))
+			return -EPROTO;
+		if (!creator_alive(ch)) {
+			if (load_acquire(&h->state) == SHMKIT_CHAN_READY)
+				continue;
+			return -ENOTRECOVERABLE;
+		}
+		if (shmkit__now_ns() >= deadline)
+			return -ETIMEDOUT;
+		shmkit__sleep_ns(nap);
+		if (nap < 10000000)
+			nap *= 2;
+	}
+	if (h->magic != SHMKIT_CHAN_MAGIC || h->format != SHMKIT_CHAN_FORMAT)
+		return -EPROTO;
+	g.nlanes = h->nlanes;
+	g.ring_size = h->ring_size;
+	g.max_msg = h->max_msg;
+	g.lane_off = h->lane_off;
+	g.ring_off = h->ring_off;
+	g.total = h->total_size;
+	if (!geom_valid(&g))
+		return -EBADMSG;
+	want = g;
+	geom_layout(&want);
+	if (want.lane_off != g.lane_off || want.ring_off != g.ring_off ||
+	    want.total != g.total || g.total > ch->seg->data_size)
+		return -EBADMSG;
+	chan_set_geom(ch, &g);
+	return 0;
+}
+
+static void chan_layout(struct shmkit_chan *ch, const struct geom *g)
+{
+	struct shmkit_chan_hdr *h = ch->hdr;
+
+	h->magic = SHMKIT_CHAN_MAGIC;
+	h->format = SHMKIT_CHAN_FORMAT;
+	h->nlanes = g->nlanes;
+	h->flags = 0;
+	h->ring_size = g->ring_size;
+	h->max_msg = g->max_msg;
+	h->lane_off = g->lane_off;
+	h->ring_off = g->ring_off;
+	h->total_size = g->total;
+	SHMKIT_CRASH_POINT("chan.create.layout");
+	/* Pairs with the acquire load of state in chan_adopt(). Lanes and
+	 * rings are zero from segment creation. */
+	store_release(&h->state, SHMKIT_CHAN_READY);
+	chan_set_geom(ch, g);
+}
+
+/* Read a lane's indices once and check them against each other. */
+static int lane_indices(const struct shmkit_chan *ch, unsigned i,
+			uint64_t *head, uint64_t *tail)
+{
+	/* Pairs with the release stores of head/tail by their writers. */
+	uint64_t h = load_acquire(&ch->lanes[i].head);
+	uint64_t t = load_acquire(&ch->lanes[i].tail);
+
+	if (h > t || t - h > ch->ring_size || ((h | t) & 7))
+		return -EBADMSG;
+	*head = h;
+	*tail = t;
+	return 0;
+}
+
+static int attach_producer(struct shmkit_chan *ch)
+{
+	struct shmkit_chan_lane *l;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < ch->nlanes; i++) {
+		rc = shmkit__ofd_trylock(ch->fd, shmkit__chan_lane_lock(ch, i),
+					 F_WRLCK);
+		if (rc == 0)
+			break;
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	if (i == ch->nlanes)
+		return -EBUSY;
+	SHMKIT_CRASH_POINT("chan.open.claimed");
+	l = &ch->lanes[i];
+	rc = lane_indices(ch, i, &ch->head, &ch->tail);
+	if (rc < 0) {
+		shmkit__ofd_unlock(ch->fd, shmkit__chan_lane_lock(ch, i));
+		return rc;
+	}
+	ch->lane = (int)i;
+	ch->pl = l;
+	ch->pring = ch->rings + (uint64_t)i * ch->ring_size;
+	/* A dead predecessor may have left its sleep flag up. */
+	store_relaxed(&l->tx_sleep, 0);
+	store_relaxed(&l->pid, (int32_t)getpid());
+	atomic_fetch_add_explicit(&l->claims, 1, memory_order_relaxed);
+	/* Pairs with the acquire load of state in shmkit__chan_eos(). */
+	store_release(&l->state, SHMKIT_CHAN_PEER_ATTACHED);
+	return 0;
+}
+
+static int attach_consumer(struct shmkit_chan *ch)
+{
+	struct shmkit_chan_hdr *h = ch->hdr;
+	int rc = shmkit__ofd_trylock(ch->fd, cons_lock(ch), F_WRLCK);
+
+	if (rc == -EAGAIN)
+		return -EBUSY;
+	if (rc < 0)
+		return rc;
+	SHMKIT_CRASH_POINT("chan.open.takeover");
+	ch->cl = calloc(ch->nlanes, sizeof(*ch->cl));
+	if (!ch->cl) {
+		shmkit__ofd_unlock(ch->fd, cons_lock(ch));
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		struct shmkit__cons_lane *c = &ch->cl[i];
+		uint64_t head, tail, mark;
+
+		rc = lane_indices(ch, i, &head, &tail);
+		if (rc < 0) {
+			shmkit__ofd_unlock(ch->fd, cons_lock(ch));
+			return rc;
+		}
+		c->head = c->pub = head;
+		c->tail = head;
+		/* Messages in [head, mark) were handed to a consumer that
+		 * never released them: deliver again, flagged. A mark
+		 * outside (head, tail] is stale or garbage; ignore it. */
+		mark = load_relaxed(&ch->lanes[i].mark);
+		if (mark > head && mark <= tail)
+			c->redeliver = mark;
+		store_relaxed(&ch->lanes[i].mark, head);
+	}
+	/* Sleepers counted by a dead consumer are gone with it. */
+	store_relaxed(&h->rx_sleepers, 0);
+	store_relaxed(&h->cons_pid, (int32_t)getpid());
+	atomic_fetch_add_explicit(&h->cons_claims, 1, memory_order_relaxed);
+	/* Pairs with the acquire load of cons_state in cons_gone(). */
+	store_release(&h->cons_state, SHMKIT_CHAN_PEER_ATTACHED);
+	return 0;
+}
+
+static int chan_attach(struct shmkit_chan *ch)
+{
+	if (ch->role == SHMKIT_CHAN_PRODUCER)
+		return attach_producer(ch);
+	return attach_consumer(ch);
+}
+
+static void chan_free(struct shmkit_chan *ch)
+{
+	shmkit_seg_close(ch->seg);
+	free(ch->cl);
+	free(ch->name);
+	free(ch);
+}
+
+static int role_ok(enum shmkit_chan_role role)
+{
+	return role == SHMKIT_CHAN_PRODUCER || role == SHMKIT_CHAN_CONSUMER;
+}
+
+int shmkit_chan_create(const char *name, const struct shmkit_chan_opts *opts,
+		       enum shmkit_chan_role role, struct shmkit_chan **out)
+{
+	struct shmkit_seg_opts so = {.sz = sizeof(so)};
+	struct shmkit_seg *seg;
+	struct shmkit_chan *ch;
+	struct geom g;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	rc = opts_check(opts);
+	if (rc < 0 || !role_ok(role))
+		return -EINVAL;
+	rc = geom_from_opts(opts, &g);
+	if (rc < 0)
+		return rc;
+	so.mode = opts ? opts->mode : 0;
+	rc = shmkit_seg_create(name, (size_t)g.total, &so, &seg);
+	if (rc < 0)
+		return rc;
+	ch = chan_alloc(seg, role);
+	if (!ch || !(ch->name = strdup(name))) {
+		free(ch);
+		shmkit_seg_unlink(name);
+		shmkit_seg_close(seg);
+		return -ENOMEM;
+	}
+	chan_layout(ch, &g);
+	rc = chan_attach(ch);
+	if (rc < 0) {
+		shmkit_seg_unlink(name);
+		chan_free(ch);
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+int shmkit_chan_open(const char *name, enum shmkit_chan_role role,
+		     const struct shmkit_chan_opts *opts,
+		     struct shmkit_chan **out)
+{
+	struct shmkit_seg_opts so = {.sz = sizeof(so)};
+	struct shmkit_seg *seg;
+	struct shmkit_chan *ch;
+	uint64_t timeout;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	rc = opts_check(opts);
+	if (rc < 0 || !role_ok(role))
+		return -EINVAL;
+	timeout = opts && opts->open_timeout_ns ? opts->open_timeout_ns
+						: SHMKIT_SEG_OPEN_TIMEOUT_NS;
+	so.open_timeout_ns = timeout;
+	so.mode = opts && opts->mode ? opts->mode : 0;
+	rc = shmkit_seg_open(name, &so, &seg);
+	if (rc < 0)
+		return rc;
+	ch = chan_alloc(seg, role);
+	if (!ch || !(ch->name = strdup(name))) {
+		free(ch);
+		shmkit_seg_close(seg);
+		return -ENOMEM;
+	}
+	rc = chan_adopt(ch, timeout);
+	if (rc == 0)
+		rc = chan_attach(ch);
+	if (rc < 0) {
+		chan_free(ch);
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+int shmkit_chan_unlink(const char *name)
+{
+	return shmkit_seg_unlink(name);
+}
+
+/* ---- waking ------------------------------------------------------------- */
+
+/*
+ * The sleep/wake handshake (both directions have the same shape; shown for
+ * a consumer waiting for messages):
+ *
+ *   waiter                               waker (producer)
+ *   W1 rx_sleepers += 1                   P1 tail = t          (release)
+ *   W2 fence(seq_cst)                     P2 fence(seq_cst)
+ *   W3 s = rx_seq              (acquire)  P3 if (rx_sleepers) {
+ *   W4 if (any tail moved) don't sleep    P4     rx_seq += 1   (release)
+ *   W5 futex_wait(rx_seq, s, slice)       P5     futex_wake(rx_seq) }
+ *
+ * The two fences are ordered in the single total order of seq_cst
+ * operations. If P2 comes first, W4 (after W2) reads tail >= t: the waiter
+ * does not sleep. If W2 comes first, P3 (after P2) sees the increment of
+ * W1 and the waker runs P4-P5. Then either W3 already reads the new rx_seq
+ * (it read from P4, a release, so W4 sees t) or W3 read the old value and
+ * the futex_wait at W5 returns at once (the word differs) or is woken by
+ * P5 (the kernel orders the wait's value check and the wake on the futex
+ * hash bucket lock). Without either fence both sides may read stale values
+ * (store->load reordering, allowed even on x86) and the waiter sleeps
+ * through a message: a lost wake-up. Every sleep is also bounded by a
+ * slice, so a lost wake-up could only ever cost a delay, never a hang.
+ * Wakers enter the kernel only when a waiter has announced itself.
+ */
+void shmkit__chan_wake_rx(struct shmkit_chan_hdr *h)
+{
+	/* Pairs with the acquire load of rx_seq by the waiter (W3). */
+	atomic_fetch_add_explicit(&h->rx_seq, 1, memory_order_release);
+	shmkit__futex_wake(&h->rx_seq, INT32_MAX);
+}
+
+static void wake_tx(struct shmkit_chan_lane *l)
+{
+	/* Pairs with the acquire load of tx_seq in prod_sleep(). */
+	atomic_fetch_add_explicit(&l->tx_seq, 1, memory_order_release);
+	shmkit__futex_wake(&l->tx_seq, 1);
+}
+
+/* Producer side of the handshake after a commit (P2-P5). */
+static inline void prod_notify(struct shmkit_chan *ch)
+{
+	/* P2: orders the tail store before the load of rx_sleepers; pairs
+	 * with the fence in shmkit__chan_sleep_rx() (W2). */
+	fence_seq_cst();
+	if (unlikely(load_relaxed(&ch->hdr->rx_sleepers)))
+		shmkit__chan_wake_rx(ch->hdr);
+}
+
+/*
+ * Consumer side of the producer's space handshake. The consumer publishes
+ * head with a plain release store per message and runs the fenced check
+ * of tx_sleep (the waker half of the handshake) lazily: whenever a lane
+ * turns out empty (before spinning or sleeping), every quarter ring of
+ * progress, and at close. A producer sleeps only on a lane with less free
+ * space than one framed message (<= half the ring), so the consumer either
+ * empties the lane or passes a quarter-ring checkpoint while it keeps
+ * receiving; an unfenced look at tx_sleep on each publication wakes it
+ * sooner. Only a consumer that stops receiving with a lane non-empty can
+ * leave a producer asleep, and then only until its slice ends.
+ */
+static void cons_txcheck(struct shmkit_chan *ch)
+{
+	int fenced = 0;
+
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		if (!ch->cl[i].unchecked)
+			continue;
+		if (!fenced) {
+			/* Pairs with the fence in prod_sleep() after the
+			 * producer announces tx_sleep. */
+			fence_seq_cst();
+			fenced = 1;
+		}
+		ch->cl[i].unchecked = 0;
+		if (load_relaxed(&ch->lanes[i].tx_sleep))
+			wake_tx(&ch->lanes[i]);
+	}
+}
+
+/* Publish the consumer's head of lane i (what the producer may reuse). */
+static void cons_publish(struct shmkit_chan *ch, unsigned i)
+{
+	struct shmkit__cons_lane *c = &ch->cl[i];
+	struct shmkit_chan_lane *l = &ch->lanes[i];
+
+	if (c->pub == c->head)
+		return;
+	/* Pairs with the acquire load of head in prod_room(): the producer
+	 * overwrites these bytes only after we have finished reading them. */
+	store_release(&l->head, c->head);
+	SHMKIT_CRASH_POINT("chan.recv.published");
+	c->unchecked += c->head - c->pub;
+	c->pub = c->head;
+	if (unlikely(load_relaxed(&l->tx_sleep)))
+		wake_tx(l);
+	else if (c->unchecked >= ch->ring_size / 4)
+		cons_txcheck(ch);
+}
+
+/* Publish every lane whose messages were handed out by the last call. */
+static inline void cons_publish_deferred(struct shmkit_chan *ch)
+{
+	uint64_t d = ch->deferred;
+
+	if (d) {
+		ch->deferred = 0;
+		do {
+			unsigned i = (unsigned)__builtin_ctzll(d);
+
+			d &= d - 1;
+			cons_publish(ch, i);
+		} while (d);
+	}
+}
+
+/* ---- liveness ------------------------------------------------------------ */
+
+/*
+ * Producer's view of the consumer: 0 attached (or never attached yet: it
+ * may still come), -EPIPE closed, -ECONNRESET died. The state word is a
+ * hint written by the consumer; the OFD lock is the truth, and an error
+ * reading it counts as "alive" (never "dead" wrongly).
+ */
+int shmkit__chan_cons_gone(struct shmkit_chan *ch)
+{
+	struct shmkit_chan_hdr *h = ch->hdr;
+	uint32_t st;
+	int held;
+
+	if (!load_relaxed(&h->cons_claims))
+		return 0;
+	/* Pairs with the release stores of cons_state at attach/close. */
+	st = load_acquire(&h->cons_state);
+	held = shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK);
+	if (held != 0)
+		return 0;
+	return st == SHMKIT_CHAN_PEER_CLOSED ? -EPIPE : -ECONNRESET;
+}
+
+/*
+ * End of stream: some producer attached at some time, none is attached
+ * now, and every lane is drained up to heads[i] (the consumer's private
+ * heads, or the published ones for the readiness helper). Liveness is
+ * read before the tail: a producer's last commit happens before its
+ * CLOSED store (release, paired here) or before its death releases its
+ * lock (the kernel orders that with our F_OFD_GETLK), so a lane that
+ * looks dead and drained has no commit we have not seen.
+ * A lane not marked CLOSED needs a system call to tell a live producer
+ * from a dead one; without `probe` such lanes count as alive.
+ * Returns 1 at end of stream, 0 if not, or -EBADMSG.
+ */
+int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
+		     size_t stride, int probe)
+{
+	int claimed = 0;
+
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		struct shmkit_chan_lane *l = &ch->lanes[i];
+		uint64_t head = *(const uint64_t *)((const char *)heads +
+						    i * stride);
+		uint64_t t;
+
+		if (!load_relaxed(&l->claims))
+			continue;
+		claimed = 1;
+		if (load_acquire(&l->state) != SHMKIT_CHAN_PEER_CLOSED &&
+		    (!probe ||
+		     shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
+				      F_WRLCK) != 0))
+			return 0;
+		/* Pairs with the producer's release store of tail. */
+		t = load_acquire(&l->tail);
+		if (t != head)
+			return t < head || t - head > ch->ring_size ? -EBADMSG
+								    : 0;
+	}
+	return claimed;
+}
+
+/* ---- producer ------------------------------------------------------------ */
+
+/*
+ * Room for a record of `need` bytes at counter `tail` (the handle's tail
+ * or a batch's running tail): sets *pos to the counter where the record
+ * goes and returns the bytes to advance (pad included), -EAGAIN if full,
+ * -EBADMSG if the shared head is inconsistent.
+ */
+static inline int64_t prod_room(struct shmkit_chan *ch, uint64_t tail,
+				uint64_t need, uint64_t *pos)
+{
+	uint64_t off = tail & ch->mask, contig = ch->ring_size - off;
+	uint64_t adv = contig < need ? contig + need : need;
+
+	if (unlikely(tail + adv - ch->head > ch->ring_size)) {
+		/* Pairs with the release store of head in cons_publish(). */
+		uint64_t h = load_acquire(&ch->pl->head);
+
+		if (h > ch->tail || ch->tail - h > ch->ring_size || (h & 7))
+			return -EBADMSG;
+		ch->head = h;
+		if (tail + adv - h > ch->ring_size)
+			return -EAGAIN;
+	}
+	*pos = contig < need ? tail + contig : tail;
+	return (int64_t)adv;
+}
+
+/* Write the pad (if any) and the record header; payload goes after. */
+static inline unsigned char *prod_frame(struct shmkit_chan *ch, uint64_t tail,
+					uint64_t pos, uint64_t len)
+{
+	unsigned char *ring = ch->pring;
+	uint64_t w;
+
+	if (pos != tail) {
+		uint64_t off = tail & ch->mask;
+
+		w = rec_word((uint32_t)(ch->ring_size - off - SHMKIT_REC_HDR),
+			     SHMKIT_REC_PAD);
+		memcpy(ring + off, &w, sizeof(w));
+		SHMKIT_CRASH_POINT("chan.send.pad");
+	}
+	w = rec_word((uint32_t)len, SHMKIT_REC_MSG);
+	memcpy(ring + (pos & ch->mask), &w, sizeof(w));
+	return ring + (pos & ch->mask) + SHMKIT_REC_HDR;
+}
+
+/* Publish everything up to `tail`: the commit, then the wake check. */
+static inline void prod_commit(struct shmkit_chan *ch, uint64_t tail)
+{
+	ch->tail = tail;
+	/* The commit (P1). Pairs with the acquire load of tail in
+	 * lane_next(): the consumer reads a record only once the tail
+	 * covers it, so it never sees a partial message. */
+	store_release(&ch->pl->tail, tail);
+	SHMKIT_CRASH_POINT("chan.send.committed");
+	prod_notify(ch);
+}
+
+static int spin_relax_until(uint64_t *spins, uint64_t start, uint64_t budget)
+{
+	shmkit__cpu_relax();
+	if ((++*spins & 63) == 0 && shmkit__now_ns() - start > budget)
+		return 0;
+	return 1;
+}
+
+/*
+ * Producer waits for room for `need` bytes: spin while the consumer is
+ * active, then sleep on the lane's tx_seq (the waiter half of the
+ * handshake above, with tx_sleep/tx_seq/head for rx_sleepers/rx_seq/tail)
+ * for at most a slice, checking the consumer's liveness between slices.
+ * Returns 0 when there may be room, or an error.
+ */
+static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
+{
+	struct shmkit_chan_lane *l = ch->pl;
+	uint64_t start = shmkit__now_ns(), spins = 0, pos, s, slice;
+	int64_t r;
+	int rc;
+
+	do {
+		r = prod_room(ch, ch->tail, need, &pos);
+		if (r != -EAGAIN)
+			return r < 0 ? (int)r : 0;
+	} while (spin_relax_until(&spins, start, ch->spin_ns));
+	rc = shmkit__chan_cons_gone(ch);
+	if (rc < 0)
+		return rc;
+	slice = shmkit__chan_slice(deadline);
+	if (!slice)
+		return -ETIMEDOUT;
+	store_relaxed(&l->tx_sleep, 1);
+	/* Orders the tx_sleep store before the head load in prod_room();
+	 * pairs with the fence in cons_txcheck(). */
+	fence_seq_cst();
+	/* Pairs with the release fetch_add in wake_tx(). */
+	s = load_acquire(&l->tx_seq);
+	r = prod_room(ch, ch->tail, need, &pos);
+	if (r == -EAGAIN) {
+		SHMKIT_CRASH_POINT("chan.send.sleep");
+		shmkit__futex_wait(&l->tx_seq, s, slice);
+	}
+	store_relaxed(&l->tx_sleep, 0);
+	return r < 0 && r != -EAGAIN ? (int)r : 0;
+}
+
+/* Find room, waiting per timeout. Returns bytes to advance and *pos. */
+static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
+			    uint64_t *pos, int64_t timeout_ns)
+{
+	uint64_t deadline;
+	int64_t r = prod_room(ch, ch->tail, need, pos);
+	int rc;
+
+	if (likely(r != -EAGAIN))
+		return r;
+	if (timeout_ns == 0) {
+		uint64_t now = shmkit__now_ns();
+
+		if (now >= ch->live_next_ns) {
+			ch->live_next_ns = now + LIVE_TRY_NS;
+			rc = shmkit__chan_cons_gone(ch);
+			if (rc < 0)
+				return rc;
+		}
+		return -EAGAIN;
+	}
+	deadline = shmkit__chan_deadline(timeout_ns);
+	for (;;) {
+		rc = prod_wait(ch, need, deadline);
+		if (rc < 0)
+			return rc;
+		r = prod_room(ch, ch->tail, need, pos);
+		if (r != -EAGAIN)
+			return r;
+		if (shmkit__now_ns() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
+		     int64_t timeout_ns)
+{
+	uint64_t pos, need;
+	unsigned char *p;
+	int64_t adv;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
+
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(len > ch->max_msg || (len && !msg)))
+		return len > ch->max_msg ? -EMSGSIZE : -EINVAL;
+	ch->res_active = 0;
+	need = framed(len);
+	adv = prod_acquire(ch, need, &pos, timeout_ns);
+	if (unlikely(adv < 0))
+		return (int)adv;
+	SHMKIT_CRASH_POINT("chan.send.reserved");
+	p = prod_frame(ch, ch->tail, pos, len);
+	memcpy(p, msg, len);
+	SHMKIT_CRASH_POINT("chan.send.written");
+	prod_commit(ch, ch->tail + (uint64_t)adv);
+	return 0;
+}
+
+int shmkit_chan_reserve(struct shmkit_chan *ch, size_t len, void **ptr,
+			int64_t timeout_ns)
+{
+	uint64_t pos;
+	int64_t adv;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
+
+	if (rc < 0)
+		return rc;
+	if (!ptr)
+		return -EINVAL;
+	*ptr = NULL;
+	if (len > ch->max_msg)
+		return -EMSGSIZE;
+	ch->res_active = 0;
+	adv = prod_acquire(ch, framed(len), &pos, timeout_ns);
+	if (adv < 0)
+		return (int)adv;
+	SHMKIT_CRASH_POINT("chan.reserve.reserved");
+	ch->res_pos = pos;
+	ch->res_adv = (uint64_t)adv;
+	ch->res_cap = len;
+	ch->res_active = 1;
+	*ptr = ch->pring + (pos & ch->mask) + SHMKIT_REC_HDR;
+	return 0;
+}
+
+int shmkit_chan_commit(struct shmkit_chan *ch, size_t len)
+{
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
+
+	if (rc < 0)
+		return rc;
+	if (!ch->res_active || len > ch->res_cap)
+		return -EINVAL;
+	ch->res_active = 0;
+	/* The header is written now, with the final length; the record is
+	 * shortened, never lengthened, so it stays inside the reservation. */
+	prod_frame(ch, ch->tail, ch->res_pos, len);
+	SHMKIT_CRASH_POINT("chan.commit.written");
+	prod_commit(ch, ch->res_pos + framed(len));
+	return 0;
+}
+
+int shmkit_chan_send_batch(struct shmkit_chan *ch,
+			   const struct shmkit_chan_msg *msgs, unsigned n,
+			   int64_t timeout_ns)
+{
+	uint64_t tail, pos;
+	unsigned k;
+	int64_t adv;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
+
+	if (rc < 0)
+		return rc;
+	if (!msgs || n == 0)
+		return -EINVAL;
+	for (k = 0; k < n; k++)
+		if (msgs[k].len > ch->max_msg || (msgs[k].len && !msgs[k].buf))
+			return msgs[k].len > ch->max_msg ? -EMSGSIZE : -EINVAL;
+	ch->res_active = 0;
+	/* The first message may wait; the rest take only the room there is. */
+	adv = prod_acquire(ch, framed(msgs[0].len), &pos, timeout_ns);
+	if (adv < 0)
+		return (int)adv;
+	tail = ch->tail;
+	for (k = 0;;) {
+		unsigned char *p = prod_frame(ch, tail, pos, msgs[k].len);
+
+		memcpy(p, msgs[k].buf, msgs[k].len);
+		tail += (uint64_t)adv;
+		if (++k == n)
+			break;
+		adv = prod_room(ch, tail, framed(msgs[k].len), &pos);
+		if (adv == -EAGAIN)
+			break;
+		if (adv < 0)
+			return (int)adv;
+	}
+	SHMKIT_CRASH_POINT("chan.send_batch.written");
+	prod_commit(ch, tail);
+	return (int)k;
+}
+
+int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
+{
+	uint64_t deadline = shmkit__chan_deadline(timeout_ns);
+	struct shmkit_chan_lane *l;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
+
+	if (rc < 0)
+		return rc;
+	l = ch->pl;
+	for (;;) {
+		/* Pairs with the release store of head in cons_publish(). */
+		uint64_t h = load_acquire(&l->head), s, slice;
+
+		if (h > ch->tail || ch->tail - h > ch->ring_size)
+			return -EBADMSG;
+		if (h == ch->tail)
+			return 0;
+		rc = shmkit__chan_cons_gone(ch);
+		if (rc < 0)
+			return rc;
+		slice = shmkit__chan_slice(deadline);
+		if (!slice)
+			return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+		/* The consumer releases its last message at its next call
+		 * and only then checks tx_sleep: short slices keep the
+		 * delay small if it never calls again. */
+		if (slice > 1000000)
+			slice = 1000000;
+		store_relaxed(&l->tx_sleep, 1);
+		/* Same handshake as prod_wait(). */
+		fence_seq_cst();
+		s = load_acquire(&l->tx_seq);
+		if (load_acquire(&l->head) != ch->tail)
+			shmkit__futex_wait(&l->tx_seq, s, slice);
+		store_relaxed(&l->tx_sleep, 0);
+	}
+}
+
+/* ---- consumer ------------------------------------------------------------ */
+
+struct rec {
+	uint64_t start; /* counter of the record (before any pad) */
+	uint64_t head;	/* counter of the message record (after a pad) */
+	uint64_t end;	/* counter after the message */
+	const unsigned char *data;
+	uint32_t len;
+};
+
+/*
+ * The next message of lane i: 1 and *m, 0 if the lane is empty, -EBADMSG
+ * if the lane is corrupt. Everything shared is read once into a local and
+ * checked before use: tail against our own head and the ring size, the
+ * record word's tag, kind and length against the committed bytes and the
+ * ring end. At most one pad precedes a message, so this never loops.
+ */
+static inline int lane_next(struct shmkit_chan *ch, unsigned i,
+			    struct rec *m)
+{
+	struct shmkit__cons_lane *c = &ch->cl[i];
+	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
+	uint64_t head = c->head, avail = c->tail - head, off, w, need;
+	uint32_t len, info;
+
+	if (avail == 0) {
+		/* Pairs with the release store of tail in prod_commit(). */
+		uint64_t t = load_acquire(&ch->lanes[i].tail);
+
+		if (likely(t == head))
+			return 0;
+		if (t < head || t - head > ch->ring_size || (t & 7))
+			return -EBADMSG;
+		c->tail = t;
+		avail = t - head;
+	}
+	m->start = head;
+	for (int pads = 0;; pads++) {
+		off = head & ch->mask;
+		/* One read of the record word; a peer may change it. */
+		w = __atomic_load_n((const uint64_t *)(ring + off),
+				    __ATOMIC_RELAXED);
+		len = (uint32_t)w;
+		info = (uint32_t)(w >> 32);
+		if ((info & 0xffff0000u) != SHMKIT_REC_TAG)
+			return -EBADMSG;
+		if ((info & 0xffffu) == SHMKIT_REC_PAD) {
+			uint64_t skip = ch->ring_size - off;
+
+			if (pads || len != skip - SHMKIT_REC_HDR ||
+			    skip >= avail)
+				return -EBADMSG;
+			head += skip;
+			avail -= skip;
+			continue;
+		}
+		if ((info & 0xffffu) != SHMKIT_REC_MSG || len > ch->max_msg)
+			return -EBADMSG;
+		need = framed(len);
+		if (need > avail || off + need > ch->ring_size)
+			return -EBADMSG;
+		m->head = head;
+		m->end = head + need;
+		m->data = ring + off + SHMKIT_REC_HDR;
+		m->len = len;
+		return 1;
+	}
+}
+
+/*
+ * Find the next message, round-robin over lanes, staying on a busy lane
+ * for a burst. Returns its lane, -EAGAIN if all are empty, -EBADMSG.
+ */
+static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
+{
+	unsigned i = ch->cur;
+
+	for (unsigned k = 0; k < ch->nlanes; k++) {
+		int rc = lane_next(ch, i, m);
+
+		if (rc > 0) {
+			if (k) {
+				ch->cur = i;
+				ch->burst = 1;
+			} else if (++ch->burst >= 64) {
+				/* Let the next call look at the others
+				 * first; it comes back here if idle. */
+				ch->burst = 0;
+				ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
+			}
+			return (int)i;
+		}
+		if (rc < 0)
+			return rc;
+		if (++i == ch->nlanes)
+			i = 0;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Mark [head, end) as handed to the application before it sees a byte:
+ * a takeover consumer redelivers (flagged) what lies below the mark and
+ * above the published head. The mark is read only by the next consumer,
+ * after our death released the consumer lock; the signal fence keeps the
+ * compiler from sinking the store below the copy (a crash is, to this
+ * thread, an asynchronous signal).
+ */
+static inline void cons_mark(struct shmkit_chan *ch, unsigned i, uint64_t end)
+{
+	store_relaxed(&ch->lanes[i].mark, end);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline uint32_t rec_flags(const struct shmkit_chan *ch, unsigned i,
+				 const struct rec *m)
+{
+	return m->start < ch->cl[i].redeliver ? SHMKIT_CHAN_REDELIVERED : 0;
+}
+
+/* Take one message without waiting: its length, or -EAGAIN etc. */
+static int cons_take(struct shmkit_chan *ch, void *buf, size_t cap,
+		     uint32_t *flags)
+{
+	struct rec m;
+	int i;
+
+	cons_publish_deferred(ch);
+	i = cons_next(ch, &m);
+	if (i < 0)
+		return i;
+	if (m.len > cap) {
+		ch->cl[i].head = m.head; /* a skipped pad stays skipped */
+		return -EMSGSIZE;
+	}
+	cons_mark(ch, (unsigned)i, m.end);
+	SHMKIT_CRASH_POINT("chan.recv.marked");
+	memcpy(buf, m.data, m.len);
+	SHMKIT_CRASH_POINT("chan.recv.copied");
+	if (flags)
+		*flags = rec_flags(ch, (unsigned)i, &m);
+	ch->cl[i].head = m.end;
+	ch->deferred = 1ull << i;
+	return (int)m.len;
+}
+
+/* Something to read in any lane (tails only; no validation needed). */
+static inline int cons_any(struct shmkit_chan *ch)
+{
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		/* Pairs with the release store of tail in prod_commit(). */
+		if (load_acquire(&ch->lanes[i].tail) != ch->cl[i].head)
+			return 1;
+	return 0;
+}
+
+int shmkit__chan_any(struct shmkit_chan *ch)
+{
+	return cons_any(ch);
+}
+
+int shmkit__chan_ready(struct shmkit_chan *ch)
+{
+	cons_publish_deferred(ch);
+	cons_txcheck(ch);
+	return cons_any(ch);
+}
+
+int shmkit__chan_cons_eos(struct shmkit_chan *ch)
+{
+	uint64_t now = shmkit__now_ns();
+	int probe = now >= ch->live_next_ns || load_relaxed(&ch->fd_eos);
+
+	if (probe) {
+		ch->live_next_ns = now + LIVE_NS;
+		store_relaxed(&ch->fd_eos, 0);
+	}
+	return shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]),
+				probe);
+}
+
+/*
+ * Consumer-side sleep (W1-W5 of the handshake) on rx_seq for at most
+ * slice_ns unless something is there. Returns 1 if it found something
+ * without sleeping, 0 after sleeping.
+ */
+int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
+{
+	struct shmkit_chan_hdr *h = ch->hdr;
+	uint32_t s;
+	int any;
+
+	atomic_fetch_add_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
+	/* W2: pairs with the fence in prod_notify() (P2). */
+	fence_seq_cst();
+	/* W3: pairs with the release fetch_add in shmkit__chan_wake_rx(). */
+	s = load_acquire(&h->rx_seq);
+	any = cons_any(ch);
+	if (!any) {
+		SHMKIT_CRASH_POINT("chan.recv.sleep");
+		shmkit__futex_wait(&h->rx_seq, s, slice_ns);
+	}
+	atomic_fetch_sub_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
+	return any;
+}
+
+/*
+ * Consumer found nothing: spin, then check for end of stream, then sleep.
+ * Returns 0 to try again, or -EAGAIN/-ETIMEDOUT/-EPIPE/-EBADMSG.
+ */
+static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
+		     uint64_t *deadline)
+{
+	uint64_t now, slice, spins = 0;
+	int rc;
+
+	/* Everything handed out is released (published) by now; a lane
+	 * found empty is the moment to run the fenced tx_sleep check. */
+	cons_txcheck(ch);
+	if (timeout_ns == 0) {
+		rc = shmkit__chan_cons_eos(ch);
+		return rc > 0 ? -EPIPE : rc < 0 ? rc : -EAGAIN;
+	}
+	now = shmkit__now_ns();
+	if (!*deadline)
+		*deadline = timeout_ns < 0 ? UINT64_MAX
+					   : now + (uint64_t)timeout_ns;
+	/* Spin while traffic flows: the budget doubles when spinning pays
+	 * off and halves when it does not. */
+	while (spin_relax_until(&spins, now, ch->spin_ns)) {
+		if (cons_any(ch)) {
+			ch->spin_ns = ch->spin_ns * 2 > SPIN_MAX_NS
+					      ? SPIN_MAX_NS
+					      : ch->spin_ns * 2;
+			return 0;
+		}
+	}
+	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
+						      : ch->spin_ns / 2;
+	for (;;) {
+		rc = shmkit__chan_cons_eos(ch);
+		if (rc != 0)
+			return rc > 0 ? -EPIPE : rc;
+		now = shmkit__now_ns();
+		slice = shmkit__chan_slice(*deadline);
+		if (!slice)
+			return -ETIMEDOUT;
+		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
+			slice = ch->live_next_ns - now;
+		if (shmkit__chan_sleep_rx(ch, slice) || cons_any(ch))
+			return 0;
+	}
+}
+
+int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
+		     uint32_t *flags, int64_t timeout_ns)
+{
+	uint64_t deadline = 0;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER);
+
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(ch->peeked))
+		ch->peeked = 0; /* an unreleased peek stays queued */
+	if (unlikely(!buf && cap))
+		return -EINVAL;
+	for (;;) {
+		rc = cons_take(ch, buf, cap, flags);
+		if (likely(rc != -EAGAIN))
+			return rc;
+		rc = cons_wait(ch, timeout_ns, &deadline);
+		if (rc < 0) {
+			if (rc == -EAGAIN)
+				shmkit__chan_fd_rearm(ch);
+			return rc;
+		}
+	}
+}
+
+int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr,
+		     uint32_t *flags, int64_t timeout_ns)
+{
+	uint64_t deadline = 0;
+	struct rec m;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER), i;
+
+	if (rc < 0)
+		return rc;
+	if (!ptr)
+		return -EINVAL;
+	*ptr = NULL;
+	ch->peeked = 0;
+	for (;;) {
+		cons_publish_deferred(ch);
+		i = cons_next(ch, &m);
+		if (i >= 0)
+			break;
+		if (i != -EAGAIN)
+			return i;
+		rc = cons_wait(ch, timeout_ns, &deadline);
+		if (rc < 0) {
+			if (rc == -EAGAIN)
+				shmkit__chan_fd_rearm(ch);
+			return rc;
+		}
+	}
+	ch->cl[i].head = m.head;
+	cons_mark(ch, (unsigned)i, m.end);
+	SHMKIT_CRASH_POINT("chan.peek.marked");
+	ch->peeked = i + 1;
+	ch->peek_end = m.end;
+	if (flags)
+		*flags = rec_flags(ch, (unsigned)i, &m);
+	*ptr = m.data;
+	return (int)m.len;
+}
+
+int shmkit_chan_release(struct shmkit_chan *ch)
+{
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER);
+	unsigned i;
+
+	if (rc < 0)
+		return rc;
+	if (!ch->peeked)
+		return -EINVAL;
+	i = (unsigned)ch->peeked - 1;
+	ch->peeked = 0;
+	ch->cl[i].head = ch->peek_end;
+	/* Released explicitly: publish now, nothing to defer. */
+	cons_publish(ch, i);
+	SHMKIT_CRASH_POINT("chan.release.done");
+	return 0;
+}
+
+int shmkit_chan_recv_batch(struct shmkit_chan *ch, struct shmkit_chan_msg *msgs,
+			   unsigned n, int64_t timeout_ns)
+{
+	uint64_t deadline = 0, lanes = 0;
+	unsigned k = 0;
+	struct rec m;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER), i;
+
+	if (rc < 0)
+		return rc;
+	if (!msgs || n == 0)
+		return -EINVAL;
+	ch->peeked = 0;
+	cons_publish_deferred(ch);
+	for (;;) {
+		i = cons_next(ch, &m);
+		if (i >= 0)
+			break;
+		if (i != -EAGAIN)
+			return i;
+		rc = cons_wait(ch, timeout_ns, &deadline);
+		if (rc < 0) {
+			if (rc == -EAGAIN)
+				shmkit__chan_fd_rearm(ch);
+			return rc;
+		}
+	}
+	/* Take what is there, at most n; each mark goes up before its copy,
+	 * each lane's head is published once, by the next call. */
+	for (;;) {
+		if (m.len > msgs[k].cap || (m.len && !msgs[k].buf)) {
+			ch->cl[i].head = m.head;
+			if (k == 0)
+				return m.len > msgs[k].cap ? -EMSGSIZE : -EINVAL;
+			break;
+		}
+		cons_mark(ch, (unsigned)i, m.end);
+		memcpy(msgs[k].buf, m.data, m.len);
+		msgs[k].len = m.len;
+		msgs[k].flags = rec_flags(ch, (unsigned)i, &m);
+		msgs[k].lane = (uint32_t)i;
+		ch->cl[i].head = m.end;
+		lanes |= 1ull << i;
+		if (++k == n)
+			break;
+		i = cons_next(ch, &m);
+		if (i == -EAGAIN)
+			break;
+		if (i < 0) {
+			rc = i;
+			break;
+		}
+	}
+	SHMKIT_CRASH_POINT("chan.recv_batch.copied");
+	/* Published at the next call: a crash before that redelivers the
+	 * whole batch, flagged. */
+	ch->deferred = lanes;
+	return k ? (int)k : rc;
+}
+
+/* ---- peers, info, close ------------------------------------------------- */
+
+int shmkit_chan_peers(struct shmkit_chan *ch)
+{
+	int n = 0;
+
+	if (!ch || load_relaxed(&fork_gen) != ch->fork_gen)
+		return ch ? -ECHILD : -EINVAL;
+	if (ch->role == SHMKIT_CHAN_PRODUCER)
+		return shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK) > 0;
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		if (shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
+				     F_WRLCK) > 0)
+			n++;
+	return n;
+}
+
+int shmkit_chan_info(struct shmkit_chan *ch, struct shmkit_chan_info *info)
+{
+	uint64_t queued = 0;
+	int rc;
+
+	if (!ch || !info || info->sz < sizeof(*info))
+		return -EINVAL;
+	rc = shmkit_chan_peers(ch);
+	if (rc < 0)
+		return rc;
+	memset((char *)info + sizeof(info->sz), 0,
+	       sizeof(*info) - sizeof(info->sz));
+	info->capacity_bytes = ch->ring_size;
+	info->max_msg_bytes = ch->max_msg;
+	info->max_producers = ch->nlanes;
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		uint64_t h, t;
+
+		if (lane_indices(ch, i, &h, &t) == 0)
+			queued += t - h;
+		if (shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
+				     F_WRLCK) > 0)
+			info->producers++;
+	}
+	if (ch->role == SHMKIT_CHAN_PRODUCER) {
+		info->producers++; /* our own lock is invisible to us */
+		info->consumer = (uint32_t)rc;
+		info->lane = (uint32_t)ch->lane;
+	} else {
+		info->consumer = 1;
+	}
+	info->queued_bytes = queued;
+	return 0;
+}
+
+void shmkit_chan_close(struct shmkit_chan *ch)
+{
+	if (!ch)
+		return;
+	if (load_relaxed(&fork_gen) != ch->fork_gen) {
+		/* A forked child shares the parent's locks: touch nothing
+		 * shared, just unmap (the segment layer knows). The helper
+		 * thread did not cross the fork; its descriptor did. */
+		if (ch->efd >= 0)
+			close(ch->efd);
+		chan_free(ch);
+		return;
+	}
+	shmkit__chan_fd_stop(ch);
+	if (ch->role == SHMKIT_CHAN_PRODUCER && ch->pl) {
+		/* Pairs with the acquire load of state in shmkit__chan_eos():
+		 * every commit is visible to whoever sees CLOSED. */
+		store_release(&ch->pl->state, SHMKIT_CHAN_PEER_CLOSED);
+		SHMKIT_CRASH_POINT("chan.close.producer");
+		fence_seq_cst(); /* as prod_notify(): state, then sleepers */
+		if (load_relaxed(&ch->hdr->rx_sleepers))
+			shmkit__chan_wake_rx(ch->hdr);
+		shmkit__ofd_unlock(ch->fd, shmkit__chan_lane_lock(ch, ch->lane));
+	} else if (ch->role == SHMKIT_CHAN_CONSUMER && ch->cl) {
+		/* The last message received counts as processed; an
+		 * unreleased peek stays queued (its mark makes the next
+		 * consumer flag it). */
+		cons_publish_deferred(ch);
+		cons_txcheck(ch);
+		/* Pairs with the acquire load in shmkit__chan_cons_gone(). */
+		store_release(&ch->hdr->cons_state, SHMKIT_CHAN_PEER_CLOSED);
+		for (unsigned i = 0; i < ch->nlanes; i++)
+			wake_tx(&ch->lanes[i]);
+		shmkit__ofd_unlock(ch->fd, cons_lock(ch));
+	}
+	chan_free(ch);
+}

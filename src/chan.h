@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: the shared format of a channel (header, producer lanes, record
+ * framing) and the process-private handle. A channel occupies the data area
+ * of its own named segment; every byte another process can see is declared
+ * here and pinned with _Static_assert (see docs/ARCHITECTURE.md).
+ */
+#ifndef SHMKIT_CHAN_H
+#define SHMKIT_CHAN_H
+
+#include "atomics.h"
+#include "layout.h"
+#include "shmkit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* "SHMKCHAN" read as a little-endian u64. */
+#define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
+/* Format of the structures below; independent of the segment layout. */
+#define SHMKIT_CHAN_FORMAT 1u
+#define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
+
+/* Lane and consumer state hints (lane.state, hdr.cons_state). */
+#define SHMKIT_CHAN_PEER_NONE 0u     /* never attached */
+#define SHMKIT_CHAN_PEER_ATTACHED 1u /* attached (alive iff lock held) */
+#define SHMKIT_CHAN_PEER_CLOSED 2u   /* detached cleanly */
+
+#define SHMKIT_CHAN_MAX_LANES 64u
+#define SHMKIT_CHAN_MIN_RING 4096ull
+#define SHMKIT_CHAN_MAX_RING (1ull << 30)
+
+/*
+ * Record framing inside a lane's ring. Every record starts on an 8-byte
+ * boundary with an 8-byte header {u32 len; u32 info}; info is TAG | kind.
+ * A message's payload follows the header and is padded to 8 bytes. A
+ * message never wraps: when it does not fit before the end of the ring the
+ * producer first writes a PAD record covering the rest of the ring (its len
+ * is the bytes after its own header) and puts the message at offset 0.
+ */
+#define SHMKIT_REC_HDR 8u
+#define SHMKIT_REC_TAG 0xc4a50000u
+#define SHMKIT_REC_MSG 1u
+#define SHMKIT_REC_PAD 2u
+
+/*
+ * Channel header, at the start of the segment's data area. Line 0 is
+ * written once by the creator before state = READY and read-only after.
+ */
+struct shmkit_chan_hdr {
+	uint64_t magic;		/* 0x00 SHMKIT_CHAN_MAGIC */
+	uint32_t format;	/* 0x08 SHMKIT_CHAN_FORMAT */
+	_Atomic uint32_t state; /* 0x0c w: creator (release, last) */
+	uint32_t nlanes;	/* 0x10 producer lanes, 1..64 */
+	uint32_t flags;		/* 0x14 zero (reserved) */
+	uint64_t ring_size;	/* 0x18 bytes per lane, power of two */
+	uint64_t max_msg;	/* 0x20 largest message, bytes */
+	uint64_t lane_off;	/* 0x28 lanes[0], bytes from this header */
+	uint64_t ring_off;	/* 0x30 ring of lane 0, bytes from this header */
+	uint64_t total_size;	/* 0x38 bytes used from this header */
+	/* Line 1: consumer wake-up. */
+	_Atomic uint32_t rx_seq;      /* 0x40 futex word. w: producers and
+				       * closers (fetch_add, release) when
+				       * rx_sleepers != 0; r: consumer-side
+				       * waiters (acquire) before sleeping */
+	_Atomic uint32_t rx_sleepers; /* 0x44 consumer-side threads asleep or
+				       * about to sleep. w: consumer (+/-);
+				       * r: producers after each commit */
+	uint8_t pad1[56];
+	/* Line 2: the consumer's identity (cold). Its liveness token is the
+	 * OFD lock byte SHMKIT_LOCK_OBJ(segment offset of cons_state). */
+	_Atomic uint32_t cons_state;  /* 0x80 SHMKIT_CHAN_PEER_*. w: consumer
+				       * (release); r: producers, hint only */
+	_Atomic uint32_t cons_claims; /* 0x84 consumers ever attached.
+				       * w: consumer at attach; r: producers */
+	_Atomic int32_t cons_pid;     /* 0x88 informational (ls, stat) */
+	uint8_t pad2[52];
+	uint8_t reserved[64];	      /* 0xc0 zero */
+};
+
+/*
+ * One producer lane: a single-producer single-consumer ring. Counters are
+ * monotonic byte counts (never wrap in practice: 2^64 bytes); the ring
+ * position is counter & (ring_size - 1). The producer owns line 0 and line
+ * 2, the consumer line 1. A lane's liveness token is the OFD lock byte
+ * SHMKIT_LOCK_OBJ(segment offset of the lane).
+ */
+struct shmkit_chan_lane {
+	/* Line 0: producer, hot. */
+	_Atomic uint64_t tail;	   /* 0x00 bytes committed. w: producer
+				    * (release, the commit); r: consumer
+				    * (acquire) */
+	_Atomic uint32_t tx_sleep; /* 0x08 1 while the producer waits for
+				    * space. w: producer; r: consumer */
+	uint8_t pad0[52];
+	/* Line 1: consumer, hot. */
+	_Atomic uint64_t head;	   /* 0x40 bytes consumed and released.
+				    * w: consumer (release); r: producer
+				    * (acquire) */
+	_Atomic uint64_t mark;	   /* 0x48 end of the messages handed to the
+				    * application but not yet released (a
+				    * crash redelivers [head, mark), flagged).
+				    * w: consumer; r: the next consumer */
+	_Atomic uint32_t tx_seq;   /* 0x50 futex word. w: consumer (fetch_add,
+				    * release) to wake the producer; r:
+				    * producer (acquire) before sleeping */
+	uint8_t pad1[44];
+	/* Line 2: producer identity (cold). */
+	_Atomic uint32_t state;	   /* 0x80 SHMKIT_CHAN_PEER_*. w: producer
+				    * (release); r: consumer, hint only */
+	_Atomic uint32_t claims;   /* 0x84 producers ever attached here.
+				    * w: producer at claim; r: consumer */
+	_Atomic int32_t pid;	   /* 0x88 informational */
+	uint8_t pad2[52];
+	uint8_t reserved[64];	   /* 0xc0 zero */
+};
+
+_Static_assert(sizeof(struct shmkit_chan_hdr) == 256, "chan hdr size");
+_Static_assert(offsetof(struct shmkit_chan_hdr, state) == 0x0c, "chan hdr");
+_Static_assert(offsetof(struct shmkit_chan_hdr, rx_seq) == 0x40, "chan hdr");
+_Static_assert(offsetof(struct shmkit_chan_hdr, cons_state) == 0x80,
+	       "chan hdr");
+_Static_assert(sizeof(struct shmkit_chan_lane) == 256, "lane size");
+_Static_assert(offsetof(struct shmkit_chan_lane, head) == 0x40, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x50, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");
+
+/* Consumer-private view of one lane. */
+struct shmkit__cons_lane {
+	uint64_t head;	    /* next record to read (private, trusted) */
+	uint64_t tail;	    /* last validated tail seen */
+	uint64_t pub;	    /* head as last published */
+	uint64_t unchecked; /* bytes published since the last fenced check
+			     * of tx_sleep */
+	uint64_t redeliver; /* messages starting before this were handed
+			     * out by a consumer that died: flag them */
+};
+
+struct shmkit_chan {
+	struct shmkit_seg *seg;
+	struct shmkit_chan_hdr *hdr;
+	struct shmkit_chan_lane *lanes;
+	unsigned char *rings; /* ring of lane 0; lane i at + i * ring_size */
+	uint64_t ring_size;   /* validated copies of the geometry */
+	uint64_t mask;
+	uint64_t max_msg;
+	uint32_t nlanes;
+	enum shmkit_chan_role role;
+	int fd;		      /* the segment's descriptor (OFD locks) */
+	unsigned fork_gen;    /* fork generation at open */
+	uint64_t spin_ns;     /* adaptive spin budget */
+	uint64_t live_next_ns; /* earliest next liveness check */
+	char *name;
+	/* Producer. */
+	int lane;
+	struct shmkit_chan_lane *pl;
+	unsigned char *pring;
+	uint64_t tail;	      /* private tail (trusted) */
+	uint64_t head;	      /* last validated head seen */
+	uint64_t res_pos;     /* reservation: record counter position */
+	uint64_t res_adv;     /* bytes (pad included) it may commit */
+	uint64_t res_cap;     /* payload capacity */
+	int res_active;
+	/* Consumer. */
+	struct shmkit__cons_lane *cl;
+	unsigned cur;	      /* round-robin position */
+	unsigned burst;	      /* messages taken from cur in a row */
+	uint64_t deferred;    /* lanes whose head awaits publication */
+	int peeked;	      /* lane + 1 of an outstanding peek */
+	uint64_t peek_end;
+	/* Readiness descriptor (consumer). */
+	int efd;
+	int thr_started;
+	pthread_t thr;
+	_Atomic uint32_t fd_armed; /* private futex word: helper may signal */
+	_Atomic uint32_t fd_stop;
+	_Atomic uint32_t fd_eos;   /* helper saw end of stream */
+};
+
+/* Internal, shared by chan.c and chan_wait.c. */
+static inline void shmkit__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* 0, or -EINVAL (NULL / wrong role), -ECHILD (handle from before fork). */
+int shmkit__chan_check(const struct shmkit_chan *ch,
+		       enum shmkit_chan_role role);
+/* Absolute deadline for a timeout (UINT64_MAX: none). */
+uint64_t shmkit__chan_deadline(int64_t timeout_ns);
+/* Time to sleep now: min(deadline - now, one slice); 0 when past. */
+uint64_t shmkit__chan_slice(uint64_t deadline);
+int64_t shmkit__chan_lane_lock(const struct shmkit_chan *ch, unsigned i);
+/* Wake every consumer-side sleeper of the channel. */
+void shmkit__chan_wake_rx(struct shmkit_chan_hdr *h);
+/* Producer: 0, -EPIPE (consumer closed), -ECONNRESET (consumer died). */
+int shmkit__chan_cons_gone(struct shmkit_chan *ch);
+/* End of stream with heads[i * stride bytes] as the consumer's heads;
+ * probe: ask the kernel about lanes not marked CLOSED (else: alive). */
+int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
+		     size_t stride, int probe);
+/* Same with the consumer handle's own heads; probes at most every few
+ * milliseconds (or when the readiness helper saw end of stream). */
+int shmkit__chan_cons_eos(struct shmkit_chan *ch);
+/* Consumer: any lane non-empty (tails against private heads). */
+int shmkit__chan_any(struct shmkit_chan *ch);
+/* Consumer: publish what the last call handed out, then any(). */
+int shmkit__chan_ready(struct shmkit_chan *ch);
+/* One announced sleep on rx_seq; 1 if something was there instead. */
+int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns);
+/* Readiness descriptor (chan_wait.c): re-arm after -EAGAIN; stop. */
+void shmkit__chan_fd_rearm(struct shmkit_chan *ch);
+void shmkit__chan_fd_stop(struct shmkit_chan *ch);
+
+#endif /* SHMKIT_CHAN_H */

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting on many channels: shmkit_chan_select() (one sleep over the
+ * futex words of several segments with futex_waitv) and the readiness
+ * descriptor of shmkit_chan_fd() (an eventfd fed by a helper thread of the
+ * consumer process).
+ */
+#define _GNU_SOURCE
+#include "chan.h"
+
+#include "futex.h"
+#include "platform.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SELECT_SPIN_NS 20000ull
+#define FALLBACK_SLICE_NS 1000000ull /* per channel without futex_waitv */
+#define HELPER_LIVE_NS 10000000ull
+
+/*
+ * Sleep until one of the words differs from its value, or until the
+ * absolute CLOCK_MONOTONIC time abs_ns. The words live in different
+ * segments (different files), which one FUTEX_WAIT cannot span:
+ * futex_waitv (Linux 5.16) can, with shared (non-private) entries.
+ * Returns 0 (woken, changed or timed out) or -ENOSYS.
+ */
+static int futex_waitv_shared(_Atomic uint32_t *const *words,
+			      const uint32_t *vals, unsigned n,
+			      uint64_t abs_ns)
+{
+#ifdef SYS_futex_waitv
+	struct futex_waitv w[SHMKIT_CHAN_MAX_LANES];
+	struct timespec ts = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
+			      .tv_nsec = (long)(abs_ns % 1000000000ull)};
+
+	for (unsigned i = 0; i < n; i++) {
+		w[i].val = vals[i];
+		w[i].uaddr = (uint64_t)(uintptr_t)words[i];
+		w[i].flags = FUTEX_32; /* no FUTEX_PRIVATE_FLAG: shared */
+		w[i].__reserved = 0;
+	}
+	if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 &&
+	    errno == ENOSYS)
+		return -ENOSYS;
+	return 0;
+#else
+	(void)words;
+	(void)vals;
+	(void)n;
+	(void)abs_ns;
+	return -ENOSYS;
+#endif
+}
+
+static atomic_int have_waitv = 1; /* cleared on the first ENOSYS */
+
+/*
+ * Is ch ready (its recv would not say -EAGAIN)? Publishes what the last
+ * call handed out first, as recv would. The liveness part of end of
+ * stream is probed at most every few milliseconds per handle (it costs
+ * system calls).
+ */
+static int chan_ready(struct shmkit_chan *ch)
+{
+	if (shmkit__chan_ready(ch))
+		return 1; /* a message, or an error recv will report */
+	return shmkit__chan_cons_eos(ch) != 0;
+}
+
+int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
+		       uint64_t *ready, int64_t timeout_ns)
+{
+	_Atomic uint32_t *words[SHMKIT_CHAN_MAX_LANES];
+	uint32_t vals[SHMKIT_CHAN_MAX_LANES];
+	uint64_t deadline, mask, spins = 0, start;
+	unsigned rr = 0;
+	int rc;
+
+	if (ready)
+		*ready = 0;
+	if (!chans || n == 0 || n > 64)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		rc = shmkit__chan_check(chans[i], SHMKIT_CHAN_CONSUMER);
+		if (rc < 0)
+			return rc;
+	}
+	deadline = shmkit__chan_deadline(timeout_ns);
+	start = shmkit__now_ns();
+	for (;;) {
+		mask = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (chan_ready(chans[i]))
+				mask |= 1ull << i;
+		if (mask)
+			break;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		/* Spin a little while traffic may be flowing. */
+		if ((++spins & 63) || shmkit__now_ns() - start < SELECT_SPIN_NS) {
+			shmkit__cpu_relax();
+			continue;
+		}
+		uint64_t slice = shmkit__chan_slice(deadline);
+
+		if (!slice)
+			return -ETIMEDOUT;
+		if (slice > HELPER_LIVE_NS)
+			slice = HELPER_LIVE_NS;
+		/*
+		 * Announce in every channel, then one fence, then read each
+		 * sequence word and re-check each channel: the waiter half
+		 * of the handshake in chan.c, once per channel.
+		 */
+		for (unsigned i = 0; i < n; i++)
+			atomic_fetch_add_explicit(&chans[i]->hdr->rx_sleepers,
+						  1, memory_order_relaxed);
+		/* Pairs with the fence after each producer's commit. */
+		fence_seq_cst();
+		for (unsigned i = 0; i < n; i++) {
+			words[i] = &chans[i]->hdr->rx_seq;
+			/* Pairs with the release fetch_add of the waker. */
+			vals[i] = load_acquire(words[i]);
+		}
+		for (unsigned i = 0; i < n && !mask; i++)
+			mask |= (uint64_t)shmkit__chan_any(chans[i]) << i;
+		if (!mask && load_relaxed(&have_waitv) &&
+		    futex_waitv_shared(words, vals, n,
+				       shmkit__now_ns() + slice) == -ENOSYS)
+			store_relaxed(&have_waitv, 0);
+		if (!mask && !load_relaxed(&have_waitv)) {
+			/* Old kernel: short sleeps on each word in turn. */
+			unsigned i = rr++ % n;
+
+			shmkit__futex_wait(words[i], vals[i],
+					   slice < FALLBACK_SLICE_NS
+						   ? slice
+						   : FALLBACK_SLICE_NS);
+		}
+		for (unsigned i = 0; i < n; i++)
+			atomic_fetch_sub_explicit(&chans[i]->hdr->rx_sleepers,
+						  1, memory_order_relaxed);
+		mask = 0;
+	}
+	if (ready)
+		*ready = mask;
+	return __builtin_popcountll(mask);
+}
+
+/* ---- readiness descriptor ------------------------------------------------ */
+
+/*
+ * Producers are other processes: they cannot write to the consumer's
+ * eventfd, and passing it to each of them would need a socket per
+ * producer. Instead a helper thread of the consumer process sleeps on the
+ * channel's futex like any consumer-side waiter and turns "a message may be
+ * there" into an eventfd count. It reads only shared, atomic words (the
+ * published heads, the tails), never the handle's private state, so the
+ * application thread keeps sole use of the handle.
+ *
+ * Protocol with recv (fd_armed, a private futex word):
+ *   helper: armed and ready -> write(efd, 1), then armed = 0 (this order:
+ *           a re-arm that sees armed == 0 also sees the count to clear);
+ *   recv:   on -EAGAIN (everything published), if !armed: read(efd) to
+ *           clear it, armed = 1, wake the helper, which re-checks the
+ *           channel before sleeping, so a message committed in between
+ *           makes the descriptor readable again.
+ */
+static int helper_any(struct shmkit_chan *ch, uint64_t *heads)
+{
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		/* Pair with the release stores of head and tail. */
+		uint64_t h = load_acquire(&ch->lanes[i].head);
+		uint64_t t = load_acquire(&ch->lanes[i].tail);
+
+		heads[i] = h;
+		if (h != t)
+			return 1;
+	}
+	return 0;
+}
+
+static void *helper_main(void *arg)
+{
+	struct shmkit_chan *ch = arg;
+	struct shmkit_chan_hdr *h = ch->hdr;
+	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now;
+	uint32_t s;
+	int ready;
+
+	while (!load_acquire(&ch->fd_stop)) {
+		/* Pairs with the release store in shmkit__chan_fd_rearm(). */
+		if (!load_acquire(&ch->fd_armed)) {
+			shmkit__futex_wait(&ch->fd_armed, 0, HELPER_LIVE_NS);
+			continue;
+		}
+		ready = helper_any(ch, heads);
+		now = shmkit__now_ns();
+		if (!ready) {
+			int probe = now >= live_next;
+
+			if (probe)
+				live_next = now + HELPER_LIVE_NS;
+			if (shmkit__chan_eos(ch, heads, sizeof(heads[0]),
+					     probe) != 0) {
+				store_release(&ch->fd_eos, 1);
+				ready = 1;
+			}
+		}
+		if (ready) {
+			uint64_t one = 1;
+
+			if (write(ch->efd, &one, sizeof(one)) < 0) {
+				/* Counter saturated: readable anyway. */
+			}
+			store_release(&ch->fd_armed, 0);
+			continue;
+		}
+		atomic_fetch_add_explicit(&h->rx_sleepers, 1,
+					  memory_order_relaxed);
+		/* The waiter half of the handshake in chan.c. */
+		fence_seq_cst();
+		s = load_acquire(&h->rx_seq);
+		if (!helper_any(ch, heads) && !load_acquire(&ch->fd_stop))
+			shmkit__futex_wait(&h->rx_seq, s,
+					   live_next > now ? live_next - now
+							   : HELPER_LIVE_NS);
+		atomic_fetch_sub_explicit(&h->rx_sleepers, 1,
+					  memory_order_relaxed);
+	}
+	return NULL;
+}
+
+int shmkit_chan_fd(struct shmkit_chan *ch)
+{
+	sigset_t all, old;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER);
+
+	if (rc < 0)
+		return rc;
+	if (ch->efd >= 0)
+		return ch->efd;
+	ch->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch->efd < 0) {
+		rc = -errno;
+		ch->efd = -1;
+		return rc;
+	}
+	store_relaxed(&ch->fd_stop, 0);
+	store_relaxed(&ch->fd_armed, 1);
+	/* The helper takes no signals: they belong to the application. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&ch->thr, NULL, helper_main, ch);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		close(ch->efd);
+		ch->efd = -1;
+		return -rc;
+	}
+	ch->thr_started = 1;
+	return ch->efd;
+}
+
+void shmkit__chan_fd_rearm(struct shmkit_chan *ch)
+{
+	uint64_t v;
+
+	/* Pairs with the helper's release store of 0 after its write. */
+	if (ch->efd < 0 || load_acquire(&ch->fd_armed))
+		return;
+	if (read(ch->efd, &v, sizeof(v)) < 0) {
+		/* Already clear (EAGAIN). */
+	}
+	/* Pairs with the acquire load of fd_armed in helper_main(). */
+	store_release(&ch->fd_armed, 1);
+	shmkit__futex_wake(&ch->fd_armed, 1);
+}
+
+void shmkit__chan_fd_stop(struct shmkit_chan *ch)
+{
+	if (ch->thr_started) {
+		store_release(&ch->fd_stop, 1);
+		store_release(&ch->fd_armed, 1);
+		shmkit__futex_wake(&ch->fd_armed, 1);
+		/* The helper may be asleep on rx_seq. */
+		shmkit__chan_wake_rx(ch->hdr);
+		pthread_join(ch->thr, NULL);
+		ch->thr_started = 0;
+	}
+	if (ch->efd >= 0) {
+		close(ch->efd);
+		ch->efd = -1;
+	}
+}
