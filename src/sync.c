@@ -88,7 +88,7 @@ static uint64_t deadline_of(uint64_t now, uint64_t timeout_ns)
  * forking thread exists in the child), so the child reads its own.
  */
 struct self_id {
-	uint32_t tid;	/* 0 until filled; set last */
+	uint32_t tid; /* 0 until filled; set last */
 	pid_t pid;
 	uint32_t start; /* low 31 bits of this thread's start time (ticks) */
 };
@@ -399,8 +399,7 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 		if (!(w & SHMKIT__M_WAITERS)) {
 			if (!atomic_compare_exchange_weak_explicit(
 				    &m->word, &w, w | SHMKIT__M_WAITERS,
-				    memory_order_relaxed,
-				    memory_order_relaxed))
+				    memory_order_relaxed, memory_order_relaxed))
 				continue;
 			w |= SHMKIT__M_WAITERS;
 			SHMKIT_CRASH_POINT("sync.mutex.lock.waiters");
@@ -611,9 +610,9 @@ static void event_depart(struct shmkit__event *e, uint64_t ticket)
 		if (rgen_of(w) != rgen || (w & SHMKIT__E_CNT_MASK) == 0)
 			return;
 		/* Relaxed: leaving publishes nothing. */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&e->wstate, &w, w - 1, memory_order_relaxed,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&e->wstate, &w, w - 1,
+							memory_order_relaxed,
+							memory_order_relaxed));
 }
 
 /* Sleep until seq moves from the ticket's snapshot or the deadline. */
@@ -678,9 +677,9 @@ static void event_wake(struct shmkit__event *e, int n)
 		     (uint64_t)((rgen_of(w) + 1) & 0xffu)
 			     << SHMKIT__E_RGEN_SHIFT;
 		/* Relaxed: only the count changes; it guards no data. */
-		atomic_compare_exchange_strong_explicit(
-			&e->wstate, &w, nw, memory_order_relaxed,
-			memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(&e->wstate, &w, nw,
+							memory_order_relaxed,
+							memory_order_relaxed);
 	}
 	SHMKIT_CRASH_POINT("sync.event.signal.woken");
 }
@@ -778,7 +777,8 @@ int shmkit_event_wait(struct shmkit_seg *seg, struct shmkit_event *evp,
 	SHMKIT_CRASH_POINT("sync.event.wait.unlocked");
 	rc = event_sleep(e, ticket, deadline_of(now, timeout_ns));
 	lrc = lock_inner(seg, m, me,
-			 timeout_ns > RELOCK_MIN_NS ? timeout_ns : RELOCK_MIN_NS);
+			 timeout_ns > RELOCK_MIN_NS ? timeout_ns
+						    : RELOCK_MIN_NS);
 	if (lrc == -EOWNERDEAD)
 		return lrc;
 	if (lrc == -ETIMEDOUT)
@@ -891,8 +891,7 @@ static int sem_take(struct shmkit__sem *s, uint64_t timeout_ns, int try)
 		if (!(v & SHMKIT__S_WAITERS)) {
 			if (!atomic_compare_exchange_weak_explicit(
 				    &s->word, &v, v | SHMKIT__S_WAITERS,
-				    memory_order_relaxed,
-				    memory_order_relaxed))
+				    memory_order_relaxed, memory_order_relaxed))
 				continue;
 			v |= SHMKIT__S_WAITERS;
 			SHMKIT_CRASH_POINT("sync.sem.wait.waiters");

@@ -47,15 +47,15 @@
 
 struct shmkit__mutex {
 	/* w: lockers (CAS), unlocker, recoverer; r: everyone. */
-	_Atomic uint64_t word;	     /* 0x00 */
+	_Atomic uint64_t word; /* 0x00 */
 	/* w: init (release, last); r: every call (acquire). */
-	_Atomic uint32_t magic;	     /* 0x08 SHMKIT__MUTEX_MAGIC */
+	_Atomic uint32_t magic; /* 0x08 SHMKIT__MUTEX_MAGIC */
 	/* w: init; r: waiters (clamped). Longest time between two liveness
 	 * checks of the owner by a waiter, microseconds. */
 	_Atomic uint32_t liveness_us; /* 0x0c */
 	/* w: recoverers (fetch_add); r: anyone. Owner deaths recovered. */
-	_Atomic uint64_t recoveries;  /* 0x10 */
-	uint64_t reserved;	      /* 0x18 zero */
+	_Atomic uint64_t recoveries; /* 0x10 */
+	uint64_t reserved;	     /* 0x18 zero */
 };
 
 /*
@@ -76,11 +76,11 @@ struct shmkit__mutex {
 struct shmkit__event {
 	/* Futex word. w: signal/broadcast (fetch_add, release); r: waiters
 	 * (acquire), the kernel. Counts wake-up rounds, wraps. */
-	_Atomic uint32_t seq;	     /* 0x00 */
-	_Atomic uint32_t magic;	     /* 0x04 SHMKIT__EVENT_MAGIC */
+	_Atomic uint32_t seq;	/* 0x00 */
+	_Atomic uint32_t magic; /* 0x04 SHMKIT__EVENT_MAGIC */
 	/* w: waiters (announce/depart), signalers (reset); r: signalers. */
-	_Atomic uint64_t wstate;     /* 0x08 */
-	uint64_t reserved[2];	     /* 0x10 zero */
+	_Atomic uint64_t wstate; /* 0x08 */
+	uint64_t reserved[2];	 /* 0x10 zero */
 };
 
 /* Semaphore word: bits 0..30 count, bit 31 WAITERS. */
@@ -89,9 +89,9 @@ struct shmkit__event {
 
 struct shmkit__sem {
 	/* Futex word. w: post (CAS, release), wait (CAS, acquire); r: all. */
-	_Atomic uint32_t word;	     /* 0x00 */
-	_Atomic uint32_t magic;	     /* 0x04 SHMKIT__SEM_MAGIC */
-	uint64_t reserved[3];	     /* 0x08 zero */
+	_Atomic uint32_t word;	/* 0x00 */
+	_Atomic uint32_t magic; /* 0x04 SHMKIT__SEM_MAGIC */
+	uint64_t reserved[3];	/* 0x08 zero */
 };
 
 _Static_assert(sizeof(struct shmkit__mutex) == 32, "mutex size");

@@ -17,8 +17,8 @@
 /* A word that names a slot nobody holds: its owner is "dead". */
 static uint64_t dead_slot_word(unsigned slot)
 {
-	uint64_t id = SHMKIT__ID_SLOT | (uint64_t)slot << SHMKIT__ID_SLOT_SHIFT |
-		      12345;
+	uint64_t id = SHMKIT__ID_SLOT |
+		      (uint64_t)slot << SHMKIT__ID_SLOT_SHIFT | 12345;
 
 	return id << 32 | 4242;
 }
@@ -51,10 +51,11 @@ static int test(void)
 				     0),
 		   EINVAL);
 	ASSERT_ERR(shmkit_mutex_lock(a, mb, 0), EINVAL); /* other mapping */
-	ASSERT_ERR(shmkit_mutex_init(a,
-				     (struct shmkit_mutex *)((char *)shmkit_seg_base(a) +
-							     shmkit_seg_size(a) - 16),
-				     NULL),
+	ASSERT_ERR(shmkit_mutex_init(
+			   a,
+			   (struct shmkit_mutex *)((char *)shmkit_seg_base(a) +
+						   shmkit_seg_size(a) - 16),
+			   NULL),
 		   EINVAL);
 	so.sz = 4;
 	ASSERT_ERR(shmkit_mutex_init(a, m, &so), EINVAL);
@@ -76,10 +77,11 @@ static int test(void)
 
 	/* Read-only handle cannot lock. */
 	ASSERT_OK(shmkit_seg_open(name, &ropts, &ro));
-	ASSERT_ERR(shmkit_mutex_lock(ro,
-				     (struct shmkit_mutex *)((char *)shmkit_seg_base(ro) +
-							     64),
-				     0),
+	ASSERT_ERR(shmkit_mutex_lock(
+			   ro,
+			   (struct shmkit_mutex *)((char *)shmkit_seg_base(ro) +
+						   64),
+			   0),
 		   EBADF);
 	shmkit_seg_close(ro);
 
