@@ -178,6 +178,7 @@ enum shmkit_seg_state {
 	SHMKIT_STATE_CORRUPT = 4,    /* shmkit magic, inconsistent header */
 	SHMKIT_STATE_VERSION = 5,    /* shmkit segment, other layout version */
 	SHMKIT_STATE_FOREIGN = 6,    /* not a shmkit segment */
+	SHMKIT_STATE_DENIED = 7,     /* exists; this user may not read it */
 };
 
 #define SHMKIT_SEG_MAX_USERS 64 /* attachment slots listed per segment */

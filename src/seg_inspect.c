@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(SHMKIT_SEG_MAX_USERS == SHMKIT_NSLOTS, "one user per slot");
@@ -226,6 +227,55 @@ int shmkit_seg_info(const struct shmkit_seg *seg, struct shmkit_seg_info *info)
 	return 0;
 }
 
+/*
+ * Leftovers of the creation fallback for file systems without O_TMPFILE
+ * (segment.c: open_unnamed): ".shmkit-tmp.PID.N", write-locked on CREATOR
+ * while its creator lives. Never on tmpfs, which has O_TMPFILE.
+ */
+#define TMP_PREFIX ".shmkit-tmp."
+#define TMP_MIN_AGE_S 10 /* younger ones may not be locked yet */
+
+static int is_tmp_name(const char *name)
+{
+	return strncmp(name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0;
+}
+
+/*
+ * A temporary is INCOMPLETE (its creator died) only if nobody holds
+ * CREATOR and it is older than TMP_MIN_AGE_S: the creator takes the lock
+ * just after creating the file, and must not be declared dead in between.
+ */
+static int stat_tmp(const char *path, const char *name,
+		    struct shmkit_seg_info *in)
+{
+	struct stat st;
+	int fd, held;
+
+	memset(in, 0, sizeof(*in));
+	in->sz = sizeof(*in);
+	snprintf(in->name, sizeof(in->name), "%.*s",
+		 (int)sizeof(in->name) - 1, name);
+	snprintf(in->path, sizeof(in->path), "%s", path);
+	in->kind = SHMKIT_SEG_NAMED;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+				O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	info_from_stat(in, &st);
+	held = shmkit__ofd_held(fd, SHMKIT_LOCK_CREATOR, F_WRLCK);
+	close(fd);
+	if (held < 0)
+		return held;
+	in->state = held || st.st_mtime + TMP_MIN_AGE_S > time(NULL)
+			    ? SHMKIT_STATE_CREATING
+			    : SHMKIT_STATE_INCOMPLETE;
+	return 0;
+}
+
 int shmkit_seg_list(int (*fn)(const struct shmkit_seg_info *info, void *arg),
 		    void *arg)
 {
@@ -242,9 +292,10 @@ int shmkit_seg_list(int (*fn)(const struct shmkit_seg_info *info, void *arg),
 	while ((de = readdir(d)) != NULL) {
 		struct shmkit_seg_info *in;
 		char *path;
+		int err;
 
-		if (de->d_name[0] == '.')
-			continue; /* ".", ".." and hidden temporaries */
+		if (de->d_name[0] == '.' && !is_tmp_name(de->d_name))
+			continue; /* ".", ".." and other hidden files */
 		in = calloc(1, sizeof(*in));
 		if (!in || asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
 			free(in);
@@ -252,10 +303,15 @@ int shmkit_seg_list(int (*fn)(const struct shmkit_seg_info *info, void *arg),
 			break;
 		}
 		in->sz = sizeof(*in);
-		if (shmkit__name_check(de->d_name, NULL) < 0 ||
-		    stat_path(path, de->d_name, SHMKIT_SEG_NAMED, in) < 0) {
-			/* Unreadable to us, or a name shmkit never makes:
-			 * describe it from lstat and call it foreign. */
+		if (is_tmp_name(de->d_name))
+			err = stat_tmp(path, de->d_name, in);
+		else if (shmkit__name_check(de->d_name, NULL) < 0)
+			err = -EINVAL;
+		else
+			err = stat_path(path, de->d_name, SHMKIT_SEG_NAMED, in);
+		if (err < 0) {
+			/* A name shmkit never makes, or a file we may not
+			 * read: describe it from lstat. */
 			struct stat st;
 
 			memset(in, 0, sizeof(*in));
@@ -263,7 +319,9 @@ int shmkit_seg_list(int (*fn)(const struct shmkit_seg_info *info, void *arg),
 			snprintf(in->name, sizeof(in->name), "%.*s",
 				 (int)sizeof(in->name) - 1, de->d_name);
 			snprintf(in->path, sizeof(in->path), "%s", path);
-			in->state = SHMKIT_STATE_FOREIGN;
+			in->state = err == -EACCES || err == -EPERM
+					    ? SHMKIT_STATE_DENIED
+					    : SHMKIT_STATE_FOREIGN;
 			if (lstat(path, &st) == 0)
 				info_from_stat(in, &st);
 		}
@@ -282,9 +340,14 @@ int shmkit_seg_gc(const char *name, int dry_run)
 	struct shmkit_seg_info in;
 	struct stat st, now;
 	char *path;
-	int fd, rc, removed = 0;
+	int fd, rc, removed = 0, tmp = 0;
 
-	rc = shmkit__name_path(name, &path);
+	if (name && is_tmp_name(name) && !strchr(name, '/'))
+		rc = asprintf(&path, "%s/%s", shmkit_shm_dir(), name) < 0
+			     ? -ENOMEM
+			     : 0;
+	else
+		rc = shmkit__name_path(name, &path);
 	if (rc < 0)
 		return rc;
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
@@ -299,7 +362,12 @@ int shmkit_seg_gc(const char *name, int dry_run)
 		goto out;
 	}
 	memset(&in, 0, sizeof(in));
-	rc = inspect_fd(fd, &in);
+	if (is_tmp_name(name)) {
+		rc = stat_tmp(path, name, &in);
+		tmp = 1;
+	} else {
+		rc = inspect_fd(fd, &in);
+	}
 	if (rc < 0)
 		goto out;
 	/*
@@ -320,7 +388,7 @@ int shmkit_seg_gc(const char *name, int dry_run)
 	}
 	if (rc < 0)
 		goto out;
-	if (in.state == SHMKIT_STATE_INCOMPLETE) {
+	if (in.state == SHMKIT_STATE_INCOMPLETE && !tmp) {
 		/* The creator may have published READY just before dying or
 		 * before our lock: only a segment still BUILDING goes. */
 		uint32_t st_now = 0;

@@ -666,6 +666,7 @@ static void check_segments(struct doctor *d)
 			nbroken++;
 			break;
 		case SHMKIT_STATE_FOREIGN:
+		case SHMKIT_STATE_DENIED:
 			nforeign++;
 			break;
 		default:

@@ -46,6 +46,7 @@ static const char *kept_why(const struct shmkit_seg_info *in)
 	case SHMKIT_STATE_CORRUPT:
 	case SHMKIT_STATE_VERSION:
 	case SHMKIT_STATE_FOREIGN:
+	case SHMKIT_STATE_DENIED:
 		return cli_state_why(in->state);
 	default:
 		return "no longer stale";

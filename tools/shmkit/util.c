@@ -345,6 +345,8 @@ const char *cli_state_name(enum shmkit_seg_state st)
 		return "version";
 	case SHMKIT_STATE_FOREIGN:
 		return "foreign";
+	case SHMKIT_STATE_DENIED:
+		return "denied";
 	}
 	return "unknown";
 }
@@ -366,6 +368,8 @@ const char *cli_state_why(enum shmkit_seg_state st)
 		return "shmkit segment of another layout version";
 	case SHMKIT_STATE_FOREIGN:
 		return "not a shmkit segment";
+	case SHMKIT_STATE_DENIED:
+		return "this user may not read it (another user's file)";
 	}
 	return "unknown state";
 }
