@@ -22,13 +22,13 @@ struct shmkit__crash_point {
 #ifdef SHMKIT_CRASHPOINTS
 void shmkit__crash_hit(const struct shmkit__crash_point *cp);
 
-#define SHMKIT_CRASH_POINT(pname)                                           \
-	do {                                                                \
-		static const struct shmkit__crash_point shmkit__cp_        \
-			__attribute__((section("shmkit_cp"), used,          \
-				       aligned(sizeof(void *)))) = {       \
-				pname, __FILE__, __LINE__};                 \
-		shmkit__crash_hit(&shmkit__cp_);                            \
+#define SHMKIT_CRASH_POINT(pname)                                    \
+	do {                                                         \
+		static const struct shmkit__crash_point shmkit__cp_  \
+			__attribute__((section("shmkit_cp"), used,   \
+				       aligned(sizeof(void *)))) = { \
+				pname, __FILE__, __LINE__};          \
+		shmkit__crash_hit(&shmkit__cp_);                     \
 	} while (0)
 #else
 #define SHMKIT_CRASH_POINT(pname) ((void)0)

@@ -18,14 +18,14 @@ struct shmkit_seg {
 	size_t data_size;	/* validated copy of hdr->data_size */
 	int fd;			/* -1 for anonymous segments */
 	enum shmkit_seg_kind kind;
-	uint32_t flags;	 /* validated copy of hdr->flags */
-	int slot;	 /* attachment slot, -1 if none */
-	int users_lock;	 /* 1 if this handle holds the USERS read lock */
+	uint32_t flags; /* validated copy of hdr->flags */
+	int slot;	/* attachment slot, -1 if none */
+	int users_lock; /* 1 if this handle holds the USERS read lock */
 	int rdonly;
-	pid_t pid;	 /* process that made the handle (fork check) */
-	dev_t dev;	 /* identity of the file, to compare with the name */
+	pid_t pid; /* process that made the handle (fork check) */
+	dev_t dev; /* identity of the file, to compare with the name */
 	ino_t ino;
-	char *path;	 /* named and file-backed: full path (malloc) */
+	char *path; /* named and file-backed: full path (malloc) */
 };
 
 /* Header fields loaded once and validated (see shmkit__hdr_check). */

@@ -68,8 +68,7 @@ static int test(void)
 	/* Fallback temporaries. */
 	plant_tmp(dir, ".shmkit-tmp.1.young", 0);
 	plant_tmp(dir, ".shmkit-tmp.2.old", 3600);
-	ASSERT_EQ(state_in_list(".shmkit-tmp.1.young"),
-		  SHMKIT_STATE_CREATING);
+	ASSERT_EQ(state_in_list(".shmkit-tmp.1.young"), SHMKIT_STATE_CREATING);
 	ASSERT_EQ(state_in_list(".shmkit-tmp.2.old"), SHMKIT_STATE_INCOMPLETE);
 	ASSERT_EQ(shmkit_seg_gc(".shmkit-tmp.1.young", 0), 0);
 	ASSERT_EQ(shmkit_seg_gc(".shmkit-tmp.2.old", 1), 1); /* dry run */
@@ -77,8 +76,7 @@ static int test(void)
 	ASSERT_OK(access(path, F_OK));
 	ASSERT_EQ(shmkit_seg_gc(".shmkit-tmp.2.old", 0), 1);
 	ASSERT_ERR(access(path, F_OK) == 0 ? 0 : -errno, ENOENT);
-	ASSERT_EQ(state_in_list(".shmkit-tmp.1.young"),
-		  SHMKIT_STATE_CREATING);
+	ASSERT_EQ(state_in_list(".shmkit-tmp.1.young"), SHMKIT_STATE_CREATING);
 	ASSERT_ERR(shmkit_seg_gc(".shmkit-tmp/../x", 0), EINVAL);
 
 	/* Another user's segment. */

@@ -155,16 +155,15 @@ pid_t th_spawn_crash(const char *role, const char *const *args,
 	if (!point)
 		snprintf(env_buf, sizeof(env_buf), "SHMKIT_CRASH=");
 	else
-		snprintf(env_buf, sizeof(env_buf), "SHMKIT_CRASH=%s:%ld",
-			 point, n);
+		snprintf(env_buf, sizeof(env_buf), "SHMKIT_CRASH=%s:%ld", point,
+			 n);
 	return th_spawn(role, args, env);
 }
 
 int th_wait(pid_t pid, long timeout_ms)
 {
-	uint64_t deadline = th_now_ns() +
-			    (uint64_t)timeout_ms * 1000000ull *
-				    (uint64_t)th_slow_factor();
+	uint64_t deadline = th_now_ns() + (uint64_t)timeout_ms * 1000000ull *
+						  (uint64_t)th_slow_factor();
 	int status;
 
 	for (;;) {

@@ -23,13 +23,12 @@
 void th_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 3, 4)));
 
-#define TH_CMP_(a, op, b, fa, fb)                                           \
-	do {                                                                \
-		long long th_a_ = (long long)(a), th_b_ = (long long)(b);   \
-		if (!(th_a_ op th_b_))                                      \
-			th_fail(__FILE__, __LINE__,                         \
-				"%s %s %s: %lld vs %lld", fa, #op, fb,      \
-				th_a_, th_b_);                               \
+#define TH_CMP_(a, op, b, fa, fb)                                             \
+	do {                                                                  \
+		long long th_a_ = (long long)(a), th_b_ = (long long)(b);     \
+		if (!(th_a_ op th_b_))                                        \
+			th_fail(__FILE__, __LINE__, "%s %s %s: %lld vs %lld", \
+				fa, #op, fb, th_a_, th_b_);                   \
 	} while (0)
 
 #define ASSERT_EQ(a, b) TH_CMP_(a, ==, b, #a, #b)
@@ -41,35 +40,36 @@ void th_fail(const char *file, int line, const char *fmt, ...)
 #define ASSERT_TRUE(x) TH_CMP_(!!(x), ==, 1, #x, "true")
 #define ASSERT_FALSE(x) TH_CMP_(!!(x), ==, 0, #x, "false")
 /* A shmkit call must succeed (>= 0); prints the error text if not. */
-#define ASSERT_OK(x)                                                        \
-	do {                                                                \
-		long long th_r_ = (long long)(x);                           \
-		if (th_r_ < 0)                                              \
-			th_fail(__FILE__, __LINE__, "%s = %lld (%s)", #x,   \
-				th_r_, strerror((int)-th_r_));              \
+#define ASSERT_OK(x)                                                      \
+	do {                                                              \
+		long long th_r_ = (long long)(x);                         \
+		if (th_r_ < 0)                                            \
+			th_fail(__FILE__, __LINE__, "%s = %lld (%s)", #x, \
+				th_r_, strerror((int)-th_r_));            \
 	} while (0)
-#define ASSERT_ERR(x, e)                                                    \
-	do {                                                                \
-		long long th_r_ = (long long)(x);                           \
-		if (th_r_ != -(long long)(e))                               \
-			th_fail(__FILE__, __LINE__,                         \
-				"%s = %lld (%s), expected -%s (%d)", #x,    \
-				th_r_,                                      \
-				th_r_ < 0 ? strerror((int)-th_r_) : "ok",   \
-				#e, (int)(e));                              \
+#define ASSERT_ERR(x, e)                                                      \
+	do {                                                                  \
+		long long th_r_ = (long long)(x);                             \
+		if (th_r_ != -(long long)(e))                                 \
+			th_fail(__FILE__, __LINE__,                           \
+				"%s = %lld (%s), expected -%s (%d)", #x,      \
+				th_r_,                                        \
+				th_r_ < 0 ? strerror((int)-th_r_) : "ok", #e, \
+				(int)(e));                                    \
 	} while (0)
-#define ASSERT_STR_EQ(a, b)                                                 \
-	do {                                                                \
-		const char *th_a_ = (a), *th_b_ = (b);                      \
-		if (strcmp(th_a_, th_b_) != 0)                              \
-			th_fail(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", \
-				#a, #b, th_a_, th_b_);                      \
+#define ASSERT_STR_EQ(a, b)                                                  \
+	do {                                                                 \
+		const char *th_a_ = (a), *th_b_ = (b);                       \
+		if (strcmp(th_a_, th_b_) != 0)                               \
+			th_fail(__FILE__, __LINE__,                          \
+				"%s == %s: \"%s\" vs \"%s\"", #a, #b, th_a_, \
+				th_b_);                                      \
 	} while (0)
-#define SKIP(...)                                                           \
-	do {                                                                \
-		fprintf(stderr, "SKIP: " __VA_ARGS__);                      \
-		fputc('\n', stderr);                                        \
-		exit(TH_SKIP);                                              \
+#define SKIP(...)                                      \
+	do {                                           \
+		fprintf(stderr, "SKIP: " __VA_ARGS__); \
+		fputc('\n', stderr);                   \
+		exit(TH_SKIP);                         \
 	} while (0)
 
 /* A role a helper process can play: returns its exit status. */
