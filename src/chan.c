@@ -1462,6 +1462,7 @@ void shmkit_chan_close(struct shmkit_chan *ch)
 		 * consumer flag it). */
 		cons_publish_deferred(ch);
 		cons_txcheck(ch);
+		SHMKIT_CRASH_POINT("chan.close.consumer");
 		/* Pairs with the acquire load in shmkit__chan_cons_gone(). */
 		store_release(&ch->hdr->cons_state, SHMKIT_CHAN_PEER_CLOSED);
 		for (unsigned i = 0; i < ch->nlanes; i++)
