@@ -158,6 +158,17 @@ SHMKIT_API int shmkit_seg_open_file(const char *path,
 SHMKIT_API int shmkit_seg_flush(struct shmkit_seg *seg);
 
 /*
+ * Is the segment still whole? A peer with write access to a named or
+ * file-backed segment can truncate it. Touching a vanished page does not
+ * kill this process: shmkit installs a SIGBUS handler (chaining to any
+ * handler installed before it) that maps a zero page there, so the access
+ * reads zeros, and marks the segment. Returns 0, or -EBADMSG if the file is
+ * now shorter than the mapping or a fault was absorbed (close the segment;
+ * what was read from it since is garbage). Cheap: one fstat.
+ */
+SHMKIT_API int shmkit_seg_check(const struct shmkit_seg *seg);
+
+/*
  * The usable area: base address and size in bytes. Valid until close.
  * The area starts on a page boundary and is zero on creation. Two handles
  * of one segment may have different bases: store offsets, not pointers.

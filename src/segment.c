@@ -11,6 +11,7 @@
 #include "atomics.h"
 #include "crash.h"
 #include "platform.h"
+#include "seg_guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +219,7 @@ static struct shmkit_seg *seg_alloc(enum shmkit_seg_kind kind)
 	if (!s)
 		return NULL;
 	s->fd = -1;
+	s->guard = -1;
 	s->slot = -1;
 	s->kind = kind;
 	s->pid = getpid();
@@ -226,6 +228,7 @@ static struct shmkit_seg *seg_alloc(enum shmkit_seg_kind kind)
 
 static void seg_unmap(struct shmkit_seg *s)
 {
+	shmkit__guard_del(s->guard);
 	if (s->hdr)
 		munmap(s->hdr, s->map_size);
 	if (s->fd >= 0)
@@ -277,6 +280,12 @@ static int seg_map(struct shmkit_seg *s, size_t size)
 		return -errno;
 	s->hdr = p;
 	s->map_size = size;
+	/*
+	 * Anonymous memory cannot shrink and memfds are sealed; a named or
+	 * file-backed segment can be truncated by any peer with write access.
+	 */
+	if (s->kind == SHMKIT_SEG_NAMED || s->kind == SHMKIT_SEG_FILE)
+		s->guard = shmkit__guard_add(p, size);
 	return 0;
 }
 
@@ -482,6 +491,14 @@ int shmkit_seg_create_file(const char *path, size_t size_bytes,
 	return create_at_path(path, size_bytes, SHMKIT_SEG_FILE, opts, out);
 }
 
+/* now + timeout_ns, saturated: the longest timeout means "wait". */
+static uint64_t deadline_after(uint64_t timeout_ns)
+{
+	uint64_t now = shmkit__now_ns();
+
+	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
 /*
  * Wait until the header says READY. A segment still BUILDING is normal only
  * for a moment (every creation path publishes READY before the name); the
@@ -490,7 +507,7 @@ int shmkit_seg_create_file(const char *path, size_t size_bytes,
  */
 static int wait_ready(struct shmkit_seg *s, uint64_t timeout_ns)
 {
-	uint64_t deadline = shmkit__now_ns() + timeout_ns;
+	uint64_t deadline = deadline_after(timeout_ns);
 	uint64_t nap = 1000;
 
 	for (;;) {
@@ -598,7 +615,7 @@ static int open_at_path(const char *path, enum shmkit_seg_kind kind,
 		return rc;
 	if (o.flags & SHMKIT_SEG_SCOPED)
 		return -EINVAL; /* lifetime is chosen at creation */
-	deadline = shmkit__now_ns() + o.open_timeout_ns;
+	deadline = deadline_after(o.open_timeout_ns);
 	for (;;) {
 		struct shmkit_seg *s = seg_alloc(kind);
 
@@ -842,6 +859,20 @@ int shmkit_seg_flush(struct shmkit_seg *s)
 		return -EIO;
 	if (fsync(s->fd) < 0)
 		return -EIO;
+	return 0;
+}
+
+int shmkit_seg_check(const struct shmkit_seg *s)
+{
+	struct stat st;
+
+	if (!s)
+		return -EINVAL;
+	if (shmkit__guard_hit(s->guard))
+		return -EBADMSG;
+	if (s->fd >= 0 && fstat(s->fd, &st) == 0 &&
+	    (uint64_t)st.st_size < (uint64_t)s->map_size)
+		return -EBADMSG;
 	return 0;
 }
 
