@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,17 +84,21 @@ static void close_fds(struct msghdr *msg)
 
 static int wait_readable(int sock, uint64_t timeout_ns)
 {
-	uint64_t deadline = shmkit__now_ns() + timeout_ns;
+	uint64_t now = shmkit__now_ns();
+	/* Saturated: the longest timeout means "wait", not "don't". */
+	uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX
+							  : now + timeout_ns;
 
 	for (;;) {
-		uint64_t now = shmkit__now_ns();
 		struct pollfd p = {.fd = sock, .events = POLLIN};
-		int ms, rc;
+		uint64_t left_ms;
+		int rc;
 
+		now = shmkit__now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		ms = (int)((deadline - now + 999999) / 1000000);
-		rc = poll(&p, 1, ms);
+		left_ms = (deadline - now) / 1000000 + 1;
+		rc = poll(&p, 1, left_ms > INT_MAX ? INT_MAX : (int)left_ms);
 		if (rc > 0)
 			return 0;
 		if (rc < 0 && errno != EINTR)

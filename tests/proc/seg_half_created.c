@@ -64,23 +64,6 @@ static void plant_building(const char *name)
 	free(h);
 }
 
-/* Hold the CREATOR lock of the file argv[0] until killed. */
-static int role_hold(int argc, char **argv)
-{
-	int fd;
-
-	if (argc < 1)
-		return 2;
-	fd = open(argv[0], O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return 2;
-	if (shmkit__ofd_trylock(fd, SHMKIT_LOCK_CREATOR, F_WRLCK) < 0)
-		return 3;
-	for (int i = 0; i < 600; i++)
-		usleep(100000);
-	return 4;
-}
-
 static enum shmkit_seg_state state_of(const char *name)
 {
 	struct shmkit_seg_info *in = calloc(1, sizeof(*in));
@@ -96,12 +79,41 @@ static enum shmkit_seg_state state_of(const char *name)
 	return st;
 }
 
+/*
+ * Hold the CREATOR lock of the file argv[0] until killed, or for argv[1]
+ * milliseconds if given (then exit, as a creator that gives up).
+ */
+static int role_hold(int argc, char **argv)
+{
+	long ms = argc > 1 ? atol(argv[1]) : 60000;
+	int fd;
+
+	if (argc < 1)
+		return 2;
+	fd = open(argv[0], O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 2;
+	if (shmkit__ofd_trylock(fd, SHMKIT_LOCK_CREATOR, F_WRLCK) < 0)
+		return 3;
+	usleep((useconds_t)ms * 1000);
+	return argc > 1 ? 0 : 4;
+}
+
+static void wait_state(const char *name, enum shmkit_seg_state want)
+{
+	uint64_t deadline = th_now_ns() + 10000000000ull;
+
+	while (state_of(name) != want) {
+		ASSERT_LT(th_now_ns(), deadline);
+		usleep(1000);
+	}
+}
+
 static int test(void)
 {
 	struct shmkit_seg_opts o = {.sz = sizeof(o)};
 	struct shmkit_seg *s = NULL;
 	char path[256];
-	uint64_t deadline;
 	pid_t holder;
 
 	snprintf(dir, sizeof(dir), "/dev/shm/.shmkit-t-half-XXXXXX");
@@ -131,11 +143,7 @@ static int test(void)
 
 		holder = th_spawn("hold", args, NULL);
 	}
-	deadline = th_now_ns() + 10000000000ull;
-	while (state_of("half") != SHMKIT_STATE_CREATING) {
-		ASSERT_LT(th_now_ns(), deadline);
-		usleep(1000);
-	}
+	wait_state("half", SHMKIT_STATE_CREATING);
 	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ETIMEDOUT);
 	ASSERT_TRUE(s == NULL);
 	ASSERT_EQ(shmkit_seg_gc("half", 1), 0);
@@ -149,6 +157,23 @@ static int test(void)
 	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ENOTRECOVERABLE);
 	ASSERT_EQ(shmkit_seg_gc("half", 0), 1);
 	ASSERT_EQ(access(path, F_OK), -1);
+
+	/*
+	 * The longest timeout there is means "wait", not "overflow the
+	 * deadline and give up at once": open waits for the creator, which
+	 * gives up after a moment, and then reports it.
+	 */
+	plant_building("half");
+	{
+		const char *args[] = {path, "300", NULL};
+
+		holder = th_spawn("hold", args, NULL);
+	}
+	wait_state("half", SHMKIT_STATE_CREATING);
+	o.open_timeout_ns = UINT64_MAX;
+	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ENOTRECOVERABLE);
+	ASSERT_TRUE(th_exited_ok(th_wait(holder, 10000)));
+	ASSERT_EQ(shmkit_seg_gc("half", 0), 1);
 	return 0;
 }
 

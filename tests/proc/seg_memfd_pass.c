@@ -344,9 +344,38 @@ static void other_sender(int any)
 	}
 }
 
+/* The longest timeout there is waits; it does not overflow into none. */
+static void long_timeout(void)
+{
+	struct shmkit_seg_opts o = {.sz = sizeof(o),
+				    .open_timeout_ns = UINT64_MAX};
+	struct shmkit_seg *s, *r = NULL;
+	int sv[2], rc;
+	pid_t pid;
+
+	ASSERT_OK(shmkit_seg_create_memfd("late", SIZE, NULL, &s));
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fflush(NULL);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(sv[1]);
+		usleep(200000);
+		_exit(shmkit_seg_send(sv[0], s) == 0 ? 0 : 1);
+	}
+	close(sv[0]);
+	rc = shmkit_seg_recv(sv[1], &o, &r, NULL);
+	ASSERT_TRUE(th_exited_ok(th_wait(pid, 5000)));
+	ASSERT_OK(rc);
+	shmkit_seg_close(r);
+	close(sv[1]);
+	shmkit_seg_close(s);
+}
+
 static int test(void)
 {
 	pass_to_child();
+	long_timeout();
 	refusals();
 	if (geteuid() == 0) {
 		other_sender(0);
