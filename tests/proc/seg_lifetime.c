@@ -170,6 +170,65 @@ static void scoped_all_killed(void)
 	ASSERT_ERR(shmkit_seg_gc("victims", 0), ENOENT);
 }
 
+/*
+ * Open argv[0], raise flag 0, wait until this handle is the only user,
+ * close. Run with SHMKIT_CRASH=seg.close.last it dies inside that close,
+ * after proving it is the last user and before removing the name.
+ */
+static int role_close_last(int argc, char **argv)
+{
+	struct shmkit_seg_info *in = calloc(1, sizeof(*in));
+	struct shmkit_seg *s;
+	_Atomic uint32_t *flags;
+
+	if (!in || argc < 1 || shmkit_seg_open(argv[0], NULL, &s) < 0)
+		return 2;
+	flags = shmkit_seg_base(s);
+	/* Pairs with the acquire load in wait_flag(). */
+	atomic_store_explicit(&flags[0], 1, memory_order_release);
+	for (int k = 0; k < 10000; k++) {
+		in->sz = sizeof(*in);
+		if (shmkit_seg_info(s, in) < 0)
+			return 3;
+		if (in->nusers == 1)
+			break;
+		usleep(1000);
+	}
+	free(in);
+	shmkit_seg_close(s);
+	return 0;
+}
+
+static void last_user_killed_in_close(void)
+{
+	struct shmkit_seg_opts sc = {.sz = sizeof(sc),
+				     .flags = SHMKIT_SEG_SCOPED};
+	const char *args[] = {"dying", NULL};
+	struct shmkit_seg *s;
+	uint32_t n;
+	pid_t pid;
+
+	ASSERT_OK(shmkit_seg_create("dying", 4096, &sc, &s));
+	pid = th_spawn_crash("close_last", args, "seg.close.last", 1);
+	wait_flag(s, 0);
+	shmkit_seg_close(s); /* not the last: the helper holds it */
+	ASSERT_TRUE(th_was_killed(th_wait(pid, 10000)));
+	/* Proven last, died before the unlink: stale, and gc takes it. */
+	ASSERT_TRUE(exists("dying"));
+	ASSERT_EQ(state_of("dying", &n), SHMKIT_STATE_STALE);
+	ASSERT_EQ(n, 0);
+	ASSERT_EQ(shmkit_seg_gc("dying", 0), 1);
+	ASSERT_FALSE(exists("dying"));
+
+	/* Without the crash the same sequence removes the name. */
+	ASSERT_OK(shmkit_seg_create("dying", 4096, &sc, &s));
+	pid = th_spawn_crash("close_last", args, NULL, 0);
+	wait_flag(s, 0);
+	shmkit_seg_close(s);
+	ASSERT_TRUE(th_exited_ok(th_wait(pid, 10000)));
+	ASSERT_FALSE(exists("dying"));
+}
+
 static void persistent(void)
 {
 	struct shmkit_seg *s, *t;
@@ -237,6 +296,7 @@ static int test(void)
 
 	scoped_close_order();
 	scoped_all_killed();
+	last_user_killed_in_close();
 	persistent();
 	in_use_rdonly();
 	return 0;
@@ -244,8 +304,11 @@ static int test(void)
 
 int main(int argc, char **argv)
 {
-	static const struct th_role roles[] = {{"user", role_user},
-					       {NULL, NULL}};
+	static const struct th_role roles[] = {
+		{"user", role_user},
+		{"close_last", role_close_last},
+		{NULL, NULL},
+	};
 
 	return th_run(argc, argv, roles, test);
 }

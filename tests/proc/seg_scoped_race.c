@@ -40,6 +40,28 @@ static void dir_cleanup(void)
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/*
+ * Run on the which-th (0 or 1) CPU this process may use, if there are two:
+ * the two sides of the race then really run at once instead of taking
+ * turns on one CPU, where the busy-waiting side always finishes first.
+ */
+static void pin(int which)
+{
+	cpu_set_t set, one;
+	int seen = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
+		return;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set) || seen++ != which)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		return;
+	}
+}
+
 /* Busy-wait a random time below max_ns (sleeps are too coarse here). */
 static void skew(uint64_t max_ns)
 {
@@ -70,6 +92,7 @@ static int role_opener(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	snprintf(dir, sizeof(dir), "%s", getenv("SHMKIT_SHM_DIR"));
+	pin(1);
 	if (shmkit_seg_open("ctl", NULL, &cs) < 0)
 		return 2;
 	c = shmkit_seg_base(cs);
@@ -128,6 +151,7 @@ static int test(void)
 	ASSERT_OK(shmkit_seg_create("ctl", 4096, NULL, &cs));
 	c = shmkit_seg_base(cs);
 	opener = th_spawn("opener", NULL, NULL);
+	pin(0);
 
 	for (uint32_t r = 1; r <= ROUNDS; r++) {
 		uint64_t deadline = th_now_ns() + 10000000000ull;
