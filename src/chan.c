@@ -93,19 +93,19 @@ uint64_t shmkit__chan_slice(uint64_t deadline)
 	return deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
 }
 
-static int64_t seg_off(const struct shmkit_chan *ch, const void *p)
-{
-	return (int64_t)((const char *)p - (const char *)ch->seg->hdr);
-}
-
+/*
+ * Liveness tokens: the OFD lock byte of the lane / of the consumer word,
+ * from offsets fixed at open (lock_base: segment offset of lanes[0]).
+ */
 int64_t shmkit__chan_lane_lock(const struct shmkit_chan *ch, unsigned i)
 {
-	return SHMKIT_LOCK_OBJ(seg_off(ch, &ch->lanes[i]));
+	return SHMKIT_LOCK_OBJ(ch->lock_base +
+			       (int64_t)(i * sizeof(struct shmkit_chan_lane)));
 }
 
 static int64_t cons_lock(const struct shmkit_chan *ch)
 {
-	return SHMKIT_LOCK_OBJ(seg_off(ch, &ch->hdr->cons_state));
+	return SHMKIT_LOCK_OBJ(ch->lock_cons);
 }
 
 /* ---- geometry ---------------------------------------------------------- */
@@ -224,6 +224,9 @@ static void chan_set_geom(struct shmkit_chan *ch, const struct geom *g)
 	ch->max_msg = g->max_msg;
 	ch->lanes = (struct shmkit_chan_lane *)((char *)ch->hdr + g->lane_off);
 	ch->rings = (unsigned char *)ch->hdr + g->ring_off;
+	ch->lock_base = (int64_t)((char *)ch->lanes - (char *)ch->seg->hdr);
+	ch->lock_cons = (int64_t)((char *)&ch->hdr->cons_state -
+				  (char *)ch->seg->hdr);
 }
 
 /*

@@ -149,6 +149,8 @@ struct shmkit_chan {
 	uint32_t nlanes;
 	enum shmkit_chan_role role;
 	int fd;		      /* the segment's descriptor (OFD locks) */
+	int64_t lock_base;    /* segment offsets of lanes[0] and of */
+	int64_t lock_cons;    /* hdr->cons_state: liveness lock bytes */
 	unsigned fork_gen;    /* fork generation at open */
 	uint64_t spin_ns;     /* adaptive spin budget */
 	uint64_t live_next_ns; /* earliest next liveness check */

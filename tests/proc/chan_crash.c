@@ -132,6 +132,7 @@ static int producer(int argc, char **argv)
 		atomic_store_explicit(&r->returned, seq, memory_order_release);
 	}
 	shmkit_chan_close(p);
+	shmkit_seg_close(rs);
 	return 0;
 }
 
@@ -199,6 +200,7 @@ static int consumer(int argc, char **argv)
 	}
 	ASSERT_ERR(rc, EPIPE);
 	shmkit_chan_close(c);
+	shmkit_seg_close(rs);
 	return 0;
 }
 

@@ -66,6 +66,7 @@ static int producer(int argc, char **argv)
 				      memory_order_release);
 	}
 	shmkit_chan_close(p);
+	shmkit_seg_close(rs);
 	return 0;
 }
 
