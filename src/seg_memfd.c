@@ -202,9 +202,16 @@ int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 		rc = -EBADF;
 		goto drop;
 	}
+	/*
+	 * Sealed against resizing, and not against writing: a write seal
+	 * would make the shared writable mapping fail with EPERM, which
+	 * must not read as a credentials failure.
+	 */
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-				 (F_SEAL_SHRINK | F_SEAL_GROW)) {
+	if (seals < 0 ||
+	    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+		    (F_SEAL_SHRINK | F_SEAL_GROW) ||
+	    (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
 		close(fd);
 		return -EBADF;
 	}

@@ -129,6 +129,9 @@ static int test(void)
 	ASSERT_TRUE(s == NULL);
 	o.open_timeout_ns = 50000000;
 	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ENOTRECOVERABLE);
+	o.flags = SHMKIT_SEG_RDONLY; /* a read-only opener sees it too */
+	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ENOTRECOVERABLE);
+	o.flags = 0;
 	ASSERT_EQ(state_of("half"), SHMKIT_STATE_INCOMPLETE);
 	ASSERT_EQ(shmkit_seg_gc("half", 1), 1); /* dry run */
 	ASSERT_EQ(access(path, F_OK), 0);
@@ -145,6 +148,9 @@ static int test(void)
 	}
 	wait_state("half", SHMKIT_STATE_CREATING);
 	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ETIMEDOUT);
+	o.flags = SHMKIT_SEG_RDONLY;
+	ASSERT_ERR(shmkit_seg_open("half", &o, &s), ETIMEDOUT);
+	o.flags = 0;
 	ASSERT_TRUE(s == NULL);
 	ASSERT_EQ(shmkit_seg_gc("half", 1), 0);
 	ASSERT_EQ(shmkit_seg_gc("half", 0), 0);

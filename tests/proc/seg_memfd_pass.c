@@ -172,7 +172,21 @@ static void refusals(void)
 	ASSERT_TRUE(shmkit_seg_base(r) != shmkit_seg_base(s));
 	strcpy(shmkit_seg_base(s), "same");
 	ASSERT_STR_EQ((char *)shmkit_seg_base(r), "same");
-	shmkit_seg_close(r);
+	/* The receiver's attachment is its own: two users now. */
+	{
+		struct shmkit_seg_info *in = calloc(1, sizeof(*in));
+
+		ASSERT_TRUE(in != NULL);
+		in->sz = sizeof(*in);
+		ASSERT_OK(shmkit_seg_info(r, in));
+		ASSERT_EQ(in->kind, SHMKIT_SEG_MEMFD);
+		ASSERT_EQ(in->state, SHMKIT_STATE_OK);
+		ASSERT_EQ(in->nusers, 2);
+		shmkit_seg_close(r);
+		ASSERT_OK(shmkit_seg_info(s, in));
+		ASSERT_EQ(in->nusers, 1);
+		free(in);
+	}
 	ASSERT_EQ(count_fds(), fds0);
 
 	/* Nothing there: -ETIMEDOUT. */
@@ -218,6 +232,32 @@ static void refusals(void)
 	shmkit_seg_close(r);
 	close(mfd);
 	ASSERT_EQ(count_fds(), fds0);
+
+	/*
+	 * Sealed against writing as well: no use as a shared segment, and
+	 * not a credentials problem either: -EBADF, like any descriptor
+	 * that cannot serve.
+	 */
+	{
+		static const int extra[] = {F_SEAL_WRITE, F_SEAL_FUTURE_WRITE};
+
+		for (size_t k = 0; k < 2; k++) {
+			mfd = memfd_create("ro",
+					   MFD_CLOEXEC | MFD_ALLOW_SEALING);
+			ASSERT_GE(mfd, 0);
+			ASSERT_EQ(ftruncate(mfd, SIZE + 8192), 0);
+			ASSERT_EQ(pwrite(mfd, (char *)shmkit_seg_base(s) - 8192,
+					 8192, 0),
+				  8192);
+			ASSERT_EQ(fcntl(mfd, F_ADD_SEALS,
+					F_SEAL_SHRINK | F_SEAL_GROW | extra[k]),
+				  0);
+			send_raw(sv[0], tag, sizeof(tag), &mfd, 1);
+			expect_recv_err(sv[1], EBADF);
+			close(mfd);
+			ASSERT_EQ(count_fds(), fds0);
+		}
+	}
 
 	/* A sealed memfd that is no segment: header check refuses it. */
 	mfd = memfd_create("garbage", MFD_CLOEXEC | MFD_ALLOW_SEALING);
