@@ -176,6 +176,7 @@ struct shmkit_chan {
 	int efd;
 	int thr_started;
 	pthread_t thr;
+	pthread_mutex_t fd_lock;   /* orders the helper's signal and re-arm */
 	_Atomic uint32_t fd_armed; /* private futex word: helper may signal */
 	_Atomic uint32_t fd_stop;
 	_Atomic uint32_t fd_eos;   /* helper saw end of stream */

@@ -165,13 +165,17 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
  * published heads, the tails), never the handle's private state, so the
  * application thread keeps sole use of the handle.
  *
- * Protocol with recv (fd_armed, a private futex word):
- *   helper: armed and ready -> write(efd, 1), then armed = 0 (this order:
- *           a re-arm that sees armed == 0 also sees the count to clear);
- *   recv:   on -EAGAIN (everything published), if !armed: read(efd) to
- *           clear it, armed = 1, wake the helper, which re-checks the
- *           channel before sleeping, so a message committed in between
- *           makes the descriptor readable again.
+ * Protocol with recv. fd_armed (a private futex word the helper sleeps on
+ * while disarmed) and the eventfd count change together under fd_lock:
+ *   helper: lock; if armed and the channel is ready: write(efd, 1),
+ *           armed = 0; unlock.
+ *   recv:   on -EAGAIN (everything it handed out is published by then):
+ *           lock; if !armed: read(efd) to clear it, armed = 1; unlock;
+ *           wake the helper.
+ * A helper decision taken before the re-arm is undone by it (the count is
+ * cleared); one taken after it sees what recv published (the lock orders
+ * them), so the descriptor is readable exactly while something may be
+ * there, with no spurious readiness left behind.
  */
 static int helper_any(struct shmkit_chan *ch, uint64_t *heads)
 {
@@ -201,9 +205,10 @@ static void *helper_main(void *arg)
 			shmkit__futex_wait(&ch->fd_armed, 0, HELPER_LIVE_NS);
 			continue;
 		}
-		ready = helper_any(ch, heads);
+		pthread_mutex_lock(&ch->fd_lock);
+		ready = load_relaxed(&ch->fd_armed) && helper_any(ch, heads);
 		now = shmkit__now_ns();
-		if (!ready) {
+		if (!ready && load_relaxed(&ch->fd_armed)) {
 			int probe = now >= live_next;
 
 			if (probe)
@@ -220,9 +225,11 @@ static void *helper_main(void *arg)
 			if (write(ch->efd, &one, sizeof(one)) < 0) {
 				/* Counter saturated: readable anyway. */
 			}
-			store_release(&ch->fd_armed, 0);
-			continue;
+			store_relaxed(&ch->fd_armed, 0);
 		}
+		pthread_mutex_unlock(&ch->fd_lock);
+		if (ready)
+			continue;
 		atomic_fetch_add_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
 		/* The waiter half of the handshake in chan.c. */
@@ -255,6 +262,7 @@ int shmkit_chan_fd(struct shmkit_chan *ch)
 	}
 	store_relaxed(&ch->fd_stop, 0);
 	store_relaxed(&ch->fd_armed, 1);
+	pthread_mutex_init(&ch->fd_lock, NULL);
 	/* The helper takes no signals: they belong to the application. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -272,16 +280,22 @@ int shmkit_chan_fd(struct shmkit_chan *ch)
 void shmkit__chan_fd_rearm(struct shmkit_chan *ch)
 {
 	uint64_t v;
+	int woke = 0;
 
-	/* Pairs with the helper's release store of 0 after its write. */
-	if (ch->efd < 0 || load_acquire(&ch->fd_armed))
+	if (ch->efd < 0)
 		return;
-	if (read(ch->efd, &v, sizeof(v)) < 0) {
-		/* Already clear (EAGAIN). */
+	pthread_mutex_lock(&ch->fd_lock);
+	if (!load_relaxed(&ch->fd_armed)) {
+		if (read(ch->efd, &v, sizeof(v)) < 0) {
+			/* Already clear (EAGAIN). */
+		}
+		/* Pairs with the acquire load of fd_armed in helper_main(). */
+		store_release(&ch->fd_armed, 1);
+		woke = 1;
 	}
-	/* Pairs with the acquire load of fd_armed in helper_main(). */
-	store_release(&ch->fd_armed, 1);
-	shmkit__futex_wake(&ch->fd_armed, 1);
+	pthread_mutex_unlock(&ch->fd_lock);
+	if (woke)
+		shmkit__futex_wake(&ch->fd_armed, 1);
 }
 
 void shmkit__chan_fd_stop(struct shmkit_chan *ch)
@@ -293,6 +307,7 @@ void shmkit__chan_fd_stop(struct shmkit_chan *ch)
 		/* The helper may be asleep on rx_seq. */
 		shmkit__chan_wake_rx(ch->hdr);
 		pthread_join(ch->thr, NULL);
+		pthread_mutex_destroy(&ch->fd_lock);
 		ch->thr_started = 0;
 	}
 	if (ch->efd >= 0) {
