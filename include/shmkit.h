@@ -108,6 +108,14 @@ SHMKIT_API int shmkit_seg_unlink(const char *name);
 /*
  * Detach and unmap. A scoped segment is removed if this was its last user.
  * Accepts NULL. Any pointer into the segment is invalid afterwards.
+ *
+ * Handles and fork: a child forked after a handle was made keeps the
+ * mapping (reads and writes work) but the library closes the handle's
+ * descriptor in the child, so the child holds none of the parent's
+ * attachment locks; calls that need the descriptor return -ECHILD there,
+ * and closing the handle in the child only unmaps. A child that wants to
+ * be a user of its own opens the segment again. Anonymous segments have
+ * no descriptor and are shared across fork by design.
  */
 SHMKIT_API void shmkit_seg_close(struct shmkit_seg *seg);
 
@@ -130,12 +138,15 @@ SHMKIT_API int shmkit_seg_create_memfd(const char *debug_name,
 SHMKIT_API int shmkit_seg_send(int sock, const struct shmkit_seg *seg);
 
 /*
- * Receive a memfd segment from a connected AF_UNIX socket. The sender's
- * credentials (SO_PEERCRED) must match this process's uid unless
- * SHMKIT_SEG_ANY_OWNER is set; the memfd must carry F_SEAL_SHRINK and
- * F_SEAL_GROW. If peer_pid is not NULL it receives the sender's pid.
- * Returns 0, -EPERM (credentials), -EBADF (no descriptor / not a sealed
- * memfd), -EPROTO, -EBADMSG, -ECONNRESET (peer closed), -ETIMEDOUT.
+ * Receive a memfd segment from a connected AF_UNIX socket. The uid of the
+ * socket's peer (SO_PEERCRED) and the kernel-checked credentials attached
+ * to the message by shmkit_seg_send() must both match this process's uid
+ * unless SHMKIT_SEG_ANY_OWNER is set; the memfd must carry F_SEAL_SHRINK
+ * and F_SEAL_GROW and must not be write-sealed. If peer_pid is not NULL it
+ * receives the pid of the process that sent the message.
+ * Returns 0, -EPERM (credentials, or a message without them), -EBADF (no
+ * descriptor / not a suitably sealed memfd), -EPROTO, -EBADMSG,
+ * -ECONNRESET (peer closed), -ETIMEDOUT.
  */
 SHMKIT_API int shmkit_seg_recv(int sock, const struct shmkit_seg_opts *opts,
 			       struct shmkit_seg **out, pid_t *peer_pid);

@@ -214,6 +214,8 @@ int shmkit_seg_info(const struct shmkit_seg *seg, struct shmkit_seg_info *info)
 		info_end(info, &in);
 		return 0;
 	}
+	if (seg->pid != getpid())
+		return -ECHILD; /* the descriptor was dropped at fork */
 	/* A description of our own, so that this handle's locks show. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", seg->fd);
 	fd = open(proc, O_RDONLY | O_CLOEXEC);

@@ -46,6 +46,8 @@ int shmkit_seg_send(int sock, const struct shmkit_seg *seg)
 
 	if (!seg || sock < 0 || seg->kind != SHMKIT_SEG_MEMFD || seg->fd < 0)
 		return -EINVAL;
+	if (seg->pid != getpid())
+		return -ECHILD; /* the descriptor was dropped at fork */
 	memset(&u, 0, sizeof(u));
 	c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;

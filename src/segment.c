@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,67 @@ static void hdr_build(struct shmkit_hdr *h, uint64_t total,
 	store_release(&h->init_state, SHMKIT_INIT_READY);
 }
 
+/*
+ * Descriptors of live handles, so that a forked child can drop them. A
+ * child shares its parent's open file descriptions and with them the
+ * parent's attachment locks; if it kept them, the parent's death would not
+ * show, and the parent's scoped close could not tell the two apart. So the
+ * child closes every inherited handle descriptor at fork: its mappings stay
+ * (reading and writing work), but the handle is the parent's, and calls
+ * that need the descriptor return -ECHILD until the child opens the
+ * segment itself. Fixed-size and lock-free because the child side runs
+ * between fork and the child's first instruction, where locks may be held
+ * by threads that no longer exist. Slot value: fd + 1, 0 when free.
+ */
+#define FORK_FDS 1024
+static _Atomic int fork_fds[FORK_FDS];
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	for (int i = 0; i < FORK_FDS; i++) {
+		int v = load_relaxed(&fork_fds[i]);
+
+		if (v > 0) {
+			close(v - 1);
+			store_relaxed(&fork_fds[i], 0);
+		}
+	}
+}
+
+static void fork_install(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/* Relaxed throughout: only this process's threads and its fork child
+ * (a copy made at one instant) read the table. */
+static void fork_track(int fd)
+{
+	pthread_once(&fork_once, fork_install);
+	for (int i = 0; i < FORK_FDS; i++) {
+		int expect = 0;
+
+		if (atomic_compare_exchange_strong_explicit(
+			    &fork_fds[i], &expect, fd + 1,
+			    memory_order_relaxed, memory_order_relaxed))
+			return;
+	}
+	/* Table full: this handle's descriptor survives fork (documented). */
+}
+
+static void fork_untrack(int fd)
+{
+	for (int i = 0; i < FORK_FDS; i++) {
+		int expect = fd + 1;
+
+		if (atomic_compare_exchange_strong_explicit(
+			    &fork_fds[i], &expect, 0, memory_order_relaxed,
+			    memory_order_relaxed))
+			return;
+	}
+}
+
 static struct shmkit_seg *seg_alloc(enum shmkit_seg_kind kind)
 {
 	struct shmkit_seg *s = calloc(1, sizeof(*s));
@@ -231,8 +293,11 @@ static void seg_unmap(struct shmkit_seg *s)
 	shmkit__guard_del(s->guard);
 	if (s->hdr)
 		munmap(s->hdr, s->map_size);
-	if (s->fd >= 0)
+	/* In a fork child the number may already name another file. */
+	if (s->fd >= 0 && s->pid == getpid()) {
+		fork_untrack(s->fd);
 		close(s->fd);
+	}
 	free(s->path);
 	free(s);
 }
@@ -280,6 +345,8 @@ static int seg_map(struct shmkit_seg *s, size_t size)
 		return -errno;
 	s->hdr = p;
 	s->map_size = size;
+	if (s->fd >= 0)
+		fork_track(s->fd);
 	/*
 	 * Anonymous memory cannot shrink and memfds are sealed; a named or
 	 * file-backed segment can be truncated by any peer with write access.
@@ -581,8 +648,8 @@ static int seg_adopt(struct shmkit_seg *s, const struct shmkit__opts *o)
 	rc = shmkit__hdr_check(s->hdr, s->map_size, &v);
 	if (rc < 0)
 		return rc;
-	if ((v.flags >> SHMKIT_HF_KIND_SHIFT & 0xffu) != (uint32_t)s->kind)
-		return -EPROTO; /* e.g. a memfd image saved under a name */
+	/* The kind in the header is where the segment was born; a memfd's
+	 * image copied under a name is still a valid segment. */
 	s->flags = v.flags;
 	s->data = (char *)s->hdr + SHMKIT_HDR_SIZE;
 	s->data_size = (size_t)v.data_size;
@@ -855,6 +922,8 @@ int shmkit_seg_flush(struct shmkit_seg *s)
 		return -EINVAL;
 	if (s->kind != SHMKIT_SEG_FILE || s->rdonly)
 		return 0;
+	if (s->pid != getpid())
+		return -ECHILD;
 	if (msync(s->hdr, s->map_size, MS_SYNC) < 0)
 		return -EIO;
 	if (fsync(s->fd) < 0)
@@ -870,6 +939,8 @@ int shmkit_seg_check(const struct shmkit_seg *s)
 		return -EINVAL;
 	if (shmkit__guard_hit(s->guard))
 		return -EBADMSG;
+	if (s->fd >= 0 && s->pid != getpid())
+		return -ECHILD;
 	if (s->fd >= 0 && fstat(s->fd, &st) == 0 &&
 	    (uint64_t)st.st_size < (uint64_t)s->map_size)
 		return -EBADMSG;
@@ -890,6 +961,8 @@ int shmkit_seg_fd(const struct shmkit_seg *s)
 {
 	if (!s)
 		return -EINVAL;
+	if (s->fd >= 0 && s->pid != getpid())
+		return -ECHILD;
 	return s->fd >= 0 ? s->fd : -EBADF;
 }
 

@@ -389,18 +389,20 @@ static void long_timeout(void)
 {
 	struct shmkit_seg_opts o = {.sz = sizeof(o),
 				    .open_timeout_ns = UINT64_MAX};
-	struct shmkit_seg *s, *r = NULL;
+	struct shmkit_seg *s = NULL, *r = NULL;
 	int sv[2], rc;
 	pid_t pid;
 
-	ASSERT_OK(shmkit_seg_create_memfd("late", SIZE, NULL, &s));
 	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fflush(NULL);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
+		/* A handle does not cross fork: the child makes its own. */
 		close(sv[1]);
 		usleep(200000);
+		if (shmkit_seg_create_memfd("late", SIZE, NULL, &s) < 0)
+			_exit(2);
 		_exit(shmkit_seg_send(sv[0], s) == 0 ? 0 : 1);
 	}
 	close(sv[0]);
@@ -409,7 +411,6 @@ static void long_timeout(void)
 	ASSERT_OK(rc);
 	shmkit_seg_close(r);
 	close(sv[1]);
-	shmkit_seg_close(s);
 }
 
 static int test(void)
