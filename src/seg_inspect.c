@@ -62,8 +62,8 @@ static int inspect_fd(int fd, struct shmkit_seg_info *in)
 		in->state = SHMKIT_STATE_CORRUPT;
 		return 0;
 	}
-	in->kind = (enum shmkit_seg_kind)(v.flags >> SHMKIT_HF_KIND_SHIFT &
-					  0xffu);
+	in->kind =
+		(enum shmkit_seg_kind)(v.flags >> SHMKIT_HF_KIND_SHIFT & 0xffu);
 	in->flags = v.flags & SHMKIT_HF_SCOPED ? SHMKIT_SEG_SCOPED : 0;
 	in->creator_uid = v.creator_uid;
 	in->creator_pid = v.creator_pid;
@@ -128,8 +128,8 @@ static void info_end(struct shmkit_seg_info *info,
 {
 	size_t n = info->sz < sizeof(*in) ? info->sz : sizeof(*in);
 
-	memcpy((char *)info + sizeof(info->sz), (const char *)in +
-	       sizeof(in->sz), n - sizeof(in->sz));
+	memcpy((char *)info + sizeof(info->sz),
+	       (const char *)in + sizeof(in->sz), n - sizeof(in->sz));
 }
 
 static int stat_path(const char *path, const char *name,
@@ -144,8 +144,8 @@ static int stat_path(const char *path, const char *name,
 		snprintf(in.name, sizeof(in.name), "%s", name);
 	snprintf(in.path, sizeof(in.path), "%s", path);
 	in.kind = kind;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-				O_NOCTTY);
+	fd = open(path,
+		  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	rc = inspect_fd(fd, &in);
@@ -255,12 +255,12 @@ static int stat_tmp(const char *path, const char *name,
 
 	memset(in, 0, sizeof(*in));
 	in->sz = sizeof(*in);
-	snprintf(in->name, sizeof(in->name), "%.*s",
-		 (int)sizeof(in->name) - 1, name);
+	snprintf(in->name, sizeof(in->name), "%.*s", (int)sizeof(in->name) - 1,
+		 name);
 	snprintf(in->path, sizeof(in->path), "%s", path);
 	in->kind = SHMKIT_SEG_NAMED;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-				O_NOCTTY);
+	fd = open(path,
+		  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -352,8 +352,8 @@ int shmkit_seg_gc(const char *name, int dry_run)
 		rc = shmkit__name_path(name, &path);
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-				O_NOCTTY);
+	fd = open(path,
+		  O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		rc = -errno;
 		free(path);

@@ -77,8 +77,8 @@ int shmkit__opts_get(const struct shmkit_seg_opts *in, struct shmkit__opts *o)
 		return -EINVAL;
 	if (in->mode & ~0777u)
 		return -EINVAL;
-	if (in->flags & ~(SHMKIT_SEG_SCOPED | SHMKIT_SEG_ANY_OWNER |
-			  SHMKIT_SEG_RDONLY))
+	if (in->flags &
+	    ~(SHMKIT_SEG_SCOPED | SHMKIT_SEG_ANY_OWNER | SHMKIT_SEG_RDONLY))
 		return -EINVAL;
 	if (in->mode)
 		o->mode = in->mode;
@@ -156,9 +156,10 @@ int shmkit__hdr_check(const struct shmkit_hdr *img, uint64_t file_size,
 	kind = (v->flags >> SHMKIT_HF_KIND_SHIFT) & 0xffu;
 	if (hdr_size != SHMKIT_HDR_SIZE || data_off != SHMKIT_HDR_SIZE ||
 	    (v->flags & ~SHMKIT_HF_KNOWN) || kind < SHMKIT_SEG_NAMED ||
-	    kind > SHMKIT_SEG_FILE || img->slot_off !=
-	    offsetof(struct shmkit_hdr, slots) || img->slot_cap != SHMKIT_NSLOTS
-	    || img->dir_off != offsetof(struct shmkit_hdr, dir) ||
+	    kind > SHMKIT_SEG_FILE ||
+	    img->slot_off != offsetof(struct shmkit_hdr, slots) ||
+	    img->slot_cap != SHMKIT_NSLOTS ||
+	    img->dir_off != offsetof(struct shmkit_hdr, dir) ||
 	    img->dir_cap != SHMKIT_DIR_CAP)
 		return -EBADMSG;
 	if (v->init_state != SHMKIT_INIT_READY &&
@@ -255,8 +256,8 @@ static void fork_track(int fd)
 		int expect = 0;
 
 		if (atomic_compare_exchange_strong_explicit(
-			    &fork_fds[i], &expect, fd + 1,
-			    memory_order_relaxed, memory_order_relaxed))
+			    &fork_fds[i], &expect, fd + 1, memory_order_relaxed,
+			    memory_order_relaxed))
 			return;
 	}
 	/* Table full: this handle's descriptor survives fork (documented). */
@@ -317,8 +318,8 @@ static int seg_attach(struct shmkit_seg *s)
 	/* A read-only descriptor cannot write-lock: such handles count as
 	 * users but take no slot. */
 	for (unsigned i = 0; !s->rdonly && i < SHMKIT_NSLOTS; i++) {
-		if (shmkit__ofd_trylock(s->fd, SHMKIT_LOCK_SLOT0 + i,
-					F_WRLCK) < 0)
+		if (shmkit__ofd_trylock(s->fd, SHMKIT_LOCK_SLOT0 + i, F_WRLCK) <
+		    0)
 			continue;
 		struct shmkit_slot *sl = &s->hdr->slots[i];
 
@@ -395,8 +396,8 @@ static int open_unnamed(const char *dir, mode_t mode, char **tmp)
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	*tmp = NULL;
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-		       errno == EINVAL)) {
+	if (fd < 0 &&
+	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		for (int tries = 0; tries < 16 && fd < 0; tries++) {
 			free(*tmp);
 			if (asprintf(tmp, "%s/.shmkit-tmp.%d.%lx", dir,
@@ -585,8 +586,8 @@ static int wait_ready(struct shmkit_seg *s, uint64_t timeout_ns)
 			return 0;
 		if (st != SHMKIT_INIT_BUILDING)
 			return -EBADMSG;
-		int held = shmkit__ofd_held(s->fd, SHMKIT_LOCK_CREATOR,
-					    F_WRLCK);
+		int held =
+			shmkit__ofd_held(s->fd, SHMKIT_LOCK_CREATOR, F_WRLCK);
 
 		if (held < 0)
 			return held;
@@ -694,9 +695,9 @@ static int open_at_path(const char *path, enum shmkit_seg_kind kind,
 			seg_unmap(s);
 			return -ENOMEM;
 		}
-		s->fd = open(path,
-			     (s->rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW |
-				     O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		s->fd = open(path, (s->rdonly ? O_RDONLY : O_RDWR) |
+					   O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+					   O_NOCTTY);
 		if (s->fd < 0) {
 			/* A directory is refused like any other non-file. */
 			rc = errno == EISDIR ? -EACCES : -errno;
