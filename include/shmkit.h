@@ -611,6 +611,211 @@ struct shmkit_chan_info {
 SHMKIT_API int shmkit_chan_info(struct shmkit_chan *ch,
 				struct shmkit_chan_info *info);
 
+/*
+ * Heap, named objects and map
+ *
+ * A heap manages a region of a segment's data area (by default all of
+ * it): blocks are allocated and freed by offset from the data area base
+ * (shmkit_seg_base(seg) + off is the address in this process), from any
+ * number of processes at once. Small blocks go through a cache private to
+ * each heap handle, so a handle is used by one thread at a time (open one
+ * per thread); the rest is a TLSF allocator under a robust mutex.
+ *
+ * Crash behaviour: a process killed at any instruction inside the heap
+ * leaves it usable. The next process to take the heap's lock repairs it
+ * (a pending split or merge is redone, the free lists are rebuilt from the
+ * block chain, the dead process's cached blocks are freed) and carries on;
+ * the statistics count the repair. A block the dead process had allocated
+ * stays allocated unless it was allocated with SHMKIT_HEAP_OWNED: those
+ * are freed by shmkit_heap_reclaim() once their handle is closed or its
+ * process is gone. If the heap's shared state is corrupt (not something a
+ * crash can do), calls return -EBADMSG, or -ENOTRECOVERABLE once a repair
+ * found it beyond repair; never a crash or an endless loop.
+ *
+ * Named objects are blocks of the heap found by name through the
+ * segment's directory (64 entries): create-or-find is atomic across
+ * processes. The map is a named object: a hash table of byte-string keys
+ * and values with lock-free readers (see below).
+ * Full reference: shmkit_heap(3), shmkit_obj(3), shmkit_map(3).
+ */
+struct shmkit_heap;
+
+/* shmkit_heap_opts.flags */
+/* Format a heap if the segment has none yet (two racing creators: one
+ * formats, the other waits and attaches). Without it: -ENOENT. */
+#define SHMKIT_HEAP_CREATE (1u << 0)
+/* No per-handle cache: every call takes the heap's lock. */
+#define SHMKIT_HEAP_NOCACHE (1u << 1)
+
+/* Options for shmkit_heap_open(); NULL means all defaults. */
+struct shmkit_heap_opts {
+	size_t sz; /* = sizeof(struct shmkit_heap_opts) */
+	uint32_t flags; /* SHMKIT_HEAP_* */
+	uint32_t reserved; /* 0 */
+	/* create: the region of the data area the heap manages (offset a
+	 * multiple of 16; size 0: to the end; at most 32 GiB). */
+	uint64_t offset;
+	uint64_t size_bytes;
+	/* Longest wait for the heap's lock (default 10 s): -ETIMEDOUT. */
+	uint64_t lock_timeout_ns;
+	/* Most bytes this handle keeps cached (default 1/64 of the heap,
+	 * at most 4 MiB). */
+	uint64_t cache_bytes;
+};
+
+/*
+ * Open the heap of seg (through this process's handle seg, which must
+ * outlive it). Returns 0, -ENOENT (no heap and no SHMKIT_HEAP_CREATE),
+ * -EINVAL, -EBADF (CREATE on a read-only handle), -ETIMEDOUT (another
+ * process is still formatting it), -EBADMSG (the heap's control block is
+ * corrupt), -ENOMEM. A handle of a read-only segment handle can only give
+ * statistics and list named objects.
+ */
+SHMKIT_API int shmkit_heap_open(struct shmkit_seg *seg,
+				const struct shmkit_heap_opts *opts,
+				struct shmkit_heap **out);
+/* Return cached blocks and close. Accepts NULL. */
+SHMKIT_API void shmkit_heap_close(struct shmkit_heap *h);
+SHMKIT_API struct shmkit_seg *shmkit_heap_seg(const struct shmkit_heap *h);
+
+/* Allocation flags. */
+/* Tag the block with this handle as its owner: shmkit_heap_reclaim()
+ * frees it once the handle is closed or its process died. */
+#define SHMKIT_HEAP_OWNED (1u << 0)
+/* Zero the block's bytes. */
+#define SHMKIT_HEAP_ZERO (1u << 1)
+
+/*
+ * Allocate size bytes (16-byte aligned, or align: a power of two up to
+ * 4096; the data area starts on a page boundary, so the address is
+ * aligned in every mapping) and store the block's offset from the data
+ * area base in *off.
+ * Returns 0, -ENOSPC (no free block that large), -EINVAL, -EBADF,
+ * -ECHILD (handle from before fork), -ETIMEDOUT (lock), -EBADMSG,
+ * -ENOTRECOVERABLE.
+ */
+SHMKIT_API int shmkit_heap_alloc(struct shmkit_heap *h, size_t size,
+				 uint32_t flags, uint64_t *off);
+SHMKIT_API int shmkit_heap_alloc_aligned(struct shmkit_heap *h, size_t size,
+					 size_t align, uint32_t flags,
+					 uint64_t *off);
+/*
+ * Free the block at off (from any handle, any process). Returns 0, or
+ * -EINVAL if off is not an allocated block (a double free is detected)
+ * or a lock error as for alloc.
+ */
+SHMKIT_API int shmkit_heap_free(struct shmkit_heap *h, uint64_t off);
+/* Address of off in this process (NULL if off is outside the heap). */
+SHMKIT_API void *shmkit_heap_ptr(const struct shmkit_heap *h, uint64_t off);
+/* Usable bytes of the allocated block at off (>= the size asked for). */
+SHMKIT_API int shmkit_heap_usable_size(struct shmkit_heap *h, uint64_t off,
+				       size_t *size);
+/* Make this handle the block's owner (owned != 0) or clear its owner. */
+SHMKIT_API int shmkit_heap_set_owned(struct shmkit_heap *h, uint64_t off,
+				     int owned);
+/* Return this handle's cached blocks to the heap. */
+SHMKIT_API int shmkit_heap_flush(struct shmkit_heap *h);
+/*
+ * Free every SHMKIT_HEAP_OWNED block whose owner handle is closed or whose
+ * process is gone, and the cached blocks of dead processes. Returns the
+ * number of owned blocks freed, or a negative errno.
+ */
+SHMKIT_API int shmkit_heap_reclaim(struct shmkit_heap *h);
+/*
+ * Walk the whole heap and verify every invariant (block chain, sizes,
+ * free lists, bitmaps, counters). 0 or -EBADMSG.
+ */
+SHMKIT_API int shmkit_heap_check(struct shmkit_heap *h);
+
+struct shmkit_heap_stats {
+	size_t sz; /* = sizeof(struct shmkit_heap_stats), set by the caller */
+	uint64_t heap_bytes;	/* managed bytes (block headers included) */
+	uint64_t free_bytes;	/* in free blocks */
+	uint64_t free_blocks;
+	uint64_t largest_free;	/* largest allocation that can succeed now */
+	uint64_t used_bytes;	/* in allocated blocks */
+	uint64_t used_blocks;
+	uint64_t cached_bytes;	/* free, held in handles' caches */
+	uint64_t cached_blocks;
+	uint64_t repairs;	/* repairs after a lock holder died */
+	uint32_t owners;	/* open handles with an owner record */
+	uint32_t owners_max;
+};
+/* Snapshot of the counters (exact on a writable handle: taken under the
+ * lock; on a read-only one, largest_free is a lower bound). */
+SHMKIT_API int shmkit_heap_stats(struct shmkit_heap *h,
+				 struct shmkit_heap_stats *st);
+
+enum shmkit_heap_state {
+	SHMKIT_HEAP_FREE = 1,
+	SHMKIT_HEAP_USED = 2,
+	SHMKIT_HEAP_CACHED = 3, /* free, in a handle's cache */
+};
+
+struct shmkit_heap_block {
+	uint64_t off;	    /* payload offset from the data area base */
+	uint64_t size;	    /* usable bytes */
+	uint32_t state;	    /* enum shmkit_heap_state */
+	uint32_t flags;	    /* SHMKIT_HEAP_OWNED */
+	int32_t owner_pid;  /* process of the allocating handle, 0: none */
+	int32_t owner_alive; /* 1: that handle is open and alive */
+};
+/*
+ * Call fn for every block in address order, under the heap's lock (fn
+ * must not call heap functions on this heap). Stops when fn returns
+ * non-zero and returns that value; 0 at the end, or a negative errno.
+ */
+SHMKIT_API int shmkit_heap_walk(struct shmkit_heap *h,
+				int (*fn)(const struct shmkit_heap_block *b,
+					  void *arg),
+				void *arg);
+
+/* Named objects: names are 1..47 bytes, NUL-terminated. */
+#define SHMKIT_OBJ_NAME_MAX 47
+/* Kinds below this are the application's; the rest are shmkit's. */
+#define SHMKIT_OBJ_KIND_USER_MAX 0xffffu
+#define SHMKIT_OBJ_KIND_MAP 0x10001u
+
+struct shmkit_obj_info {
+	uint64_t off;  /* payload offset from the data area base */
+	uint64_t size; /* bytes asked for at creation */
+	uint32_t kind;
+	char name[SHMKIT_OBJ_NAME_MAX + 1];
+};
+
+/*
+ * Create-or-find: if name exists (with this kind), fill *info and return
+ * 0; else allocate size bytes (zeroed), run init(h, off, size, arg) if
+ * not NULL, publish the name and return 1. Two processes racing get the
+ * same object; no process ever sees it before init returned. init runs
+ * under the directory's lock (it may allocate from the heap, not call
+ * shmkit_obj_*); a negative return from it undoes the creation and is
+ * returned. A creator killed before publishing leaves no trace. Errors:
+ * -EINVAL (name, size), -EPROTO (exists with another kind), -ENOSPC
+ * (directory full or no room), and those of alloc.
+ */
+SHMKIT_API int shmkit_obj_create(struct shmkit_heap *h, const char *name,
+				 size_t size, uint32_t kind,
+				 int (*init)(struct shmkit_heap *h,
+					     uint64_t off, size_t size,
+					     void *arg),
+				 void *arg, struct shmkit_obj_info *info);
+/* Find by name: 0 or -ENOENT. */
+SHMKIT_API int shmkit_obj_find(struct shmkit_heap *h, const char *name,
+			       struct shmkit_obj_info *info);
+/*
+ * Call fn for every published object (a snapshot taken under the lock;
+ * on a read-only handle without it). Stops when fn returns non-zero and
+ * returns that; else the number of objects, or a negative errno.
+ */
+SHMKIT_API int shmkit_obj_list(struct shmkit_heap *h,
+			       int (*fn)(const struct shmkit_obj_info *info,
+					 void *arg),
+			       void *arg);
+/* Remove the name and free the object. Processes still using it must
+ * have stopped (shmkit does not track users). 0 or -ENOENT. */
+SHMKIT_API int shmkit_obj_remove(struct shmkit_heap *h, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,24 +48,32 @@ struct shmkit_slot {
 };
 
 /*
- * Named-object directory entry (used by the heap/named-object layer; the
- * segment layer only reserves, zeroes and counts them). state is 0 when
- * free; the writer publishes a non-zero state with a release store after
- * the other fields are complete.
+ * Named-object directory entry (the protocol is obj.c's; the segment layer
+ * only reserves, zeroes and counts them). Every field is written under the
+ * heap's directory mutex (struct shmkit__heap.dir_lock, in the data area)
+ * and read under it, except state, which inspectors read without it. state
+ * is 0 when free, BUILDING while the creator initialises the object (the
+ * repairer of a dead creator frees it), LIVE once complete (release
+ * store).
  */
+#define SHMKIT_DIRENT_BUILDING 0x444c4942u /* "BILD" */
+#define SHMKIT_DIRENT_LIVE 0x4556494cu	   /* "LIVE" */
+
 struct shmkit_dirent {
-	_Atomic uint32_t state;	     /* w: directory owner (under dir_lock) */
-	uint32_t kind;		     /* w: creator of the entry */
-	uint64_t offset;	     /* bytes from the data area base */
-	uint64_t size;		     /* bytes */
+	_Atomic uint32_t state;	     /* w: under the dir mutex; 0 free */
+	uint32_t kind;		     /* object kind (shmkit_obj_create) */
+	uint64_t offset;	     /* payload offset from the data area */
+	uint64_t size;		     /* bytes asked for at creation */
 	char name[SHMKIT_DIR_NAME];  /* NUL-terminated */
 };
 
 /*
  * Segment header at offset 0. Written once by the creator before
  * init_state = READY (release); read-only after that except the slots,
- * the directory and dir_lock. Readers load every field once into a local
- * and validate it against the file size from fstat (see seg_validate()).
+ * the directory and the heap fields (heap_init, heap_off, heap_size),
+ * which heap.c writes once when it formats the heap. Readers load every
+ * field once into a local and validate it against the file size from
+ * fstat (see seg_validate()).
  */
 struct shmkit_hdr {
 	uint64_t magic;		       /* 0x00 SHMKIT_MAGIC */
@@ -83,9 +91,13 @@ struct shmkit_hdr {
 	uint32_t slot_cap;	       /* 0x44 SHMKIT_NSLOTS */
 	uint32_t dir_off;	       /* 0x48 offset of dir[] */
 	uint32_t dir_cap;	       /* 0x4c SHMKIT_DIR_CAP */
-	_Atomic uint32_t dir_lock;     /* 0x50 reserved for the dir mutex */
-	uint32_t reserved0;	       /* 0x54 zero */
-	uint8_t reserved[40];	       /* 0x58 zero */
+	/* 0x50 w: heap.c: 0 no heap; 1 READY (release, after heap_off and
+	 * heap_size); else bit 63 | start << 32 | pid of the process
+	 * formatting it (a dead one is taken over). r: heap openers. */
+	_Atomic uint64_t heap_init;
+	uint64_t heap_off;	       /* 0x58 data-area offset of the heap */
+	uint64_t heap_size;	       /* 0x60 heap bytes */
+	uint8_t reserved[24];	       /* 0x68 zero */
 	struct shmkit_slot slots[SHMKIT_NSLOTS];  /* 0x80 */
 	struct shmkit_dirent dir[SHMKIT_DIR_CAP]; /* 0x480 */
 };
@@ -94,7 +106,9 @@ _Static_assert(sizeof(struct shmkit_slot) == 16, "slot size");
 _Static_assert(sizeof(struct shmkit_dirent) == 72, "dirent size");
 _Static_assert(offsetof(struct shmkit_hdr, init_state) == 0x24, "hdr");
 _Static_assert(offsetof(struct shmkit_hdr, data_off) == 0x30, "hdr");
-_Static_assert(offsetof(struct shmkit_hdr, dir_lock) == 0x50, "hdr");
+_Static_assert(offsetof(struct shmkit_hdr, heap_init) == 0x50, "hdr");
+_Static_assert(offsetof(struct shmkit_hdr, heap_off) == 0x58, "hdr");
+_Static_assert(offsetof(struct shmkit_hdr, heap_size) == 0x60, "hdr");
 _Static_assert(offsetof(struct shmkit_hdr, slots) == 0x80, "hdr");
 _Static_assert(offsetof(struct shmkit_hdr, dir) == 0x480, "hdr");
 _Static_assert(sizeof(struct shmkit_hdr) == 0x1680, "hdr size");
