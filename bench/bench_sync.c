@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmkit-bench-sync: the shmkit mutex, event and semaphore side by side
+ * with a robust process-shared pthread mutex (and condition variable):
+ * uncontended lock+unlock, strict hand-off between two processes, signal
+ * with no waiter, wake-up latency, owner-death detection. Public API only.
+ */
+#define _GNU_SOURCE
+#include <shmkit.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CL 64
+#define MAX_RUNS 15
+#define DEATH_TRIALS 20
+
+/* Everything shared, each hot word on its own cache line. */
+struct area {
+	_Alignas(CL) struct shmkit_mutex m;
+	_Alignas(CL) pthread_mutex_t pm;
+	_Alignas(CL) struct shmkit_event ev[2];
+	_Alignas(CL) struct shmkit_sem sem[2];
+	_Alignas(CL) pthread_cond_t pc[2];
+	_Alignas(CL) _Atomic uint32_t turn;
+	_Alignas(CL) uint64_t counter;
+	_Alignas(CL) _Atomic uint32_t flag;
+	_Atomic uint32_t go;
+};
+
+static char seg_name[64];
+static struct shmkit_seg *seg;
+static struct area *A;
+static long iters_unc = 5000000, iters_hand = 200000, iters_wake = 20000;
+static long iters_signal = 5000000;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "shmkit-bench-sync: %s: %s\n", what,
+		shmkit_strerror(rc < 0 ? rc : -rc));
+	exit(1);
+}
+
+static void pinit(void)
+{
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&A->pm, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (int i = 0; i < 2; i++)
+		pthread_cond_init(&A->pc[i], &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void init_objects(void)
+{
+	int rc;
+
+	if ((rc = shmkit_mutex_init(seg, &A->m, NULL)) < 0)
+		die("mutex_init", rc);
+	for (int i = 0; i < 2; i++) {
+		if ((rc = shmkit_event_init(seg, &A->ev[i])) < 0)
+			die("event_init", rc);
+		if ((rc = shmkit_sem_init(seg, &A->sem[i], 0)) < 0)
+			die("sem_init", rc);
+	}
+	pinit();
+}
+
+/* A child process with its own handle of the segment (a file-backed
+ * handle is per process). Returns 0 in the child, with cseg and carea set. */
+static pid_t fork_child(struct shmkit_seg **cseg, struct area **carea)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid > 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	if (shmkit_seg_open(seg_name, NULL, cseg) < 0)
+		_exit(1);
+	*carea = shmkit_seg_base(*cseg);
+	return 0;
+}
+
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static void wait_turn(_Atomic uint32_t *turn, uint32_t me)
+{
+	for (unsigned spins = 0;
+	     atomic_load_explicit(turn, memory_order_acquire) != me; spins++) {
+		cpu_relax();
+		if ((spins & 1023) == 1023)
+			sched_yield(); /* 2 vCPUs: let the other side run */
+	}
+}
+
+/* ---------------------------------------------------------- uncontended */
+
+static double unc_shmkit(void)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < iters_unc; i++) {
+		shmkit_mutex_lock(seg, &A->m, SHMKIT_FOREVER);
+		A->counter++;
+		shmkit_mutex_unlock(seg, &A->m);
+	}
+	return (double)(now_ns() - t0) / (double)iters_unc;
+}
+
+static double unc_pthread(void)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < iters_unc; i++) {
+		pthread_mutex_lock(&A->pm);
+		A->counter++;
+		pthread_mutex_unlock(&A->pm);
+	}
+	return (double)(now_ns() - t0) / (double)iters_unc;
+}
+
+/* ------------------------------------------------------------- hand-off */
+
+static void hand_loop(struct shmkit_seg *s, struct area *a, uint32_t me,
+		      int use_pthread)
+{
+	for (long i = 0; i < iters_hand; i++) {
+		wait_turn(&a->turn, me);
+		if (use_pthread)
+			pthread_mutex_lock(&a->pm);
+		else
+			shmkit_mutex_lock(s, &a->m, SHMKIT_FOREVER);
+		a->counter++;
+		atomic_store_explicit(&a->turn, 1 - me, memory_order_release);
+		if (use_pthread)
+			pthread_mutex_unlock(&a->pm);
+		else
+			shmkit_mutex_unlock(s, &a->m);
+	}
+}
+
+/* ns per hand-off (each round hands the lock over twice). */
+static double handoff(int use_pthread)
+{
+	struct shmkit_seg *cs;
+	struct area *ca;
+	uint64_t t0;
+	pid_t pid;
+
+	atomic_store(&A->turn, 0);
+	atomic_store(&A->go, 0);
+	pid = fork_child(&cs, &ca);
+	if (pid == 0) {
+		atomic_store(&ca->go, 1);
+		hand_loop(cs, ca, 1, use_pthread);
+		_exit(0);
+	}
+	while (!atomic_load(&A->go))
+		cpu_relax();
+	t0 = now_ns();
+	hand_loop(seg, A, 0, use_pthread);
+	wait_turn(&A->turn, 0);
+	reap(pid);
+	return (double)(now_ns() - t0) / (double)(2 * iters_hand);
+}
+
+/* ------------------------------------------------- signal with no waiter */
+
+static double signal_shmkit(void)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < iters_signal; i++)
+		shmkit_event_signal(seg, &A->ev[0]);
+	return (double)(now_ns() - t0) / (double)iters_signal;
+}
+
+static double signal_pthread(void)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < iters_signal; i++)
+		pthread_cond_signal(&A->pc[0]);
+	return (double)(now_ns() - t0) / (double)iters_signal;
+}
+
+static double post_shmkit(void)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < iters_signal; i++) {
+		shmkit_sem_post(seg, &A->sem[0]);
+		shmkit_sem_trywait(seg, &A->sem[0]);
+	}
+	return (double)(now_ns() - t0) / (double)iters_signal;
+}
+
+/* --------------------------------------------------- wake-up ping-pong */
+
+/*
+ * Two processes take turns; each waits for its turn asleep (event wait
+ * under the mutex, or a semaphore, or a pthread condition variable) and
+ * wakes the other. ns per wake-up = round trip / 2.
+ */
+static void pp_event(struct shmkit_seg *s, struct area *a, uint32_t me)
+{
+	shmkit_mutex_lock(s, &a->m, SHMKIT_FOREVER);
+	for (long i = 0; i < iters_wake; i++) {
+		while (atomic_load_explicit(&a->turn, memory_order_relaxed) !=
+		       me)
+			shmkit_event_wait(s, &a->ev[me], &a->m, SHMKIT_FOREVER);
+		atomic_store_explicit(&a->turn, 1 - me, memory_order_relaxed);
+		shmkit_event_signal(s, &a->ev[1 - me]);
+	}
+	shmkit_mutex_unlock(s, &a->m);
+}
+
+static void pp_sem(struct shmkit_seg *s, struct area *a, uint32_t me)
+{
+	for (long i = 0; i < iters_wake; i++) {
+		if (me == 0) {
+			shmkit_sem_post(s, &a->sem[1]);
+			shmkit_sem_wait(s, &a->sem[0], SHMKIT_FOREVER);
+		} else {
+			shmkit_sem_wait(s, &a->sem[1], SHMKIT_FOREVER);
+			shmkit_sem_post(s, &a->sem[0]);
+		}
+	}
+}
+
+static void pp_cond(struct area *a, uint32_t me)
+{
+	pthread_mutex_lock(&a->pm);
+	for (long i = 0; i < iters_wake; i++) {
+		while (atomic_load_explicit(&a->turn, memory_order_relaxed) !=
+		       me)
+			pthread_cond_wait(&a->pc[me], &a->pm);
+		atomic_store_explicit(&a->turn, 1 - me, memory_order_relaxed);
+		pthread_cond_signal(&a->pc[1 - me]);
+	}
+	pthread_mutex_unlock(&a->pm);
+}
+
+static void pp_run(int kind, struct shmkit_seg *s, struct area *a, uint32_t me)
+{
+	if (kind == 0)
+		pp_event(s, a, me);
+	else if (kind == 1)
+		pp_sem(s, a, me);
+	else
+		pp_cond(a, me);
+}
+
+static double pingpong(int kind)
+{
+	struct shmkit_seg *cs;
+	struct area *ca;
+	uint64_t t0;
+	pid_t pid;
+
+	atomic_store(&A->turn, 0);
+	atomic_store(&A->go, 0);
+	pid = fork_child(&cs, &ca);
+	if (pid == 0) {
+		atomic_store(&ca->go, 1);
+		pp_run(kind, cs, ca, 1);
+		_exit(0);
+	}
+	while (!atomic_load(&A->go))
+		cpu_relax();
+	t0 = now_ns();
+	pp_run(kind, seg, A, 0);
+	reap(pid);
+	return (double)(now_ns() - t0) / (double)(2 * iters_wake);
+}
+
+/* ------------------------------------------------ owner-death detection */
+
+struct killer {
+	pid_t victim;
+	long jitter_ns;
+	uint64_t t_kill;
+};
+
+static void *killer_main(void *arg)
+{
+	struct killer *k = arg;
+	/* The waiter is asleep by then; a random phase against its
+	 * liveness checks, as a real death would have. */
+	struct timespec d = {0, 2000000 + k->jitter_ns};
+
+	nanosleep(&d, NULL);
+	k->t_kill = now_ns();
+	kill(k->victim, SIGKILL);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median (and *max) microseconds from SIGKILL of the holder until the
+ * blocked waiter has the lock with EOWNERDEAD. */
+static double death(int use_pthread, double *max)
+{
+	double v[DEATH_TRIALS];
+
+	*max = 0;
+	for (int t = 0; t < DEATH_TRIALS; t++) {
+		struct shmkit_seg *cs;
+		struct area *ca;
+		struct killer k;
+		pthread_t th;
+		uint64_t t1;
+		pid_t pid;
+		int rc;
+
+		atomic_store(&A->flag, 0);
+		pid = fork_child(&cs, &ca);
+		if (pid == 0) {
+			if (use_pthread)
+				pthread_mutex_lock(&ca->pm);
+			else
+				shmkit_mutex_lock(cs, &ca->m, SHMKIT_FOREVER);
+			atomic_store(&ca->flag, 1);
+			for (;;)
+				pause();
+		}
+		while (!atomic_load(&A->flag))
+			sched_yield();
+		k.victim = pid;
+		k.jitter_ns = random() % 1000000;
+		pthread_create(&th, NULL, killer_main, &k);
+		if (use_pthread) {
+			rc = pthread_mutex_lock(&A->pm);
+			t1 = now_ns();
+			if (rc != EOWNERDEAD)
+				die("pthread death", rc);
+			pthread_mutex_consistent(&A->pm);
+			pthread_mutex_unlock(&A->pm);
+		} else {
+			rc = shmkit_mutex_lock(seg, &A->m, SHMKIT_FOREVER);
+			t1 = now_ns();
+			if (rc != -EOWNERDEAD)
+				die("shmkit death", rc);
+			shmkit_mutex_consistent(seg, &A->m);
+			shmkit_mutex_unlock(seg, &A->m);
+		}
+		pthread_join(th, NULL);
+		reap(pid);
+		v[t] = (double)(t1 - k.t_kill) / 1000.0;
+		if (v[t] > *max)
+			*max = v[t];
+	}
+	return median(v, DEATH_TRIALS);
+}
+
+/* ------------------------------------------------------------------ main */
+
+enum {
+	UNC_S,
+	UNC_P,
+	HAND_S,
+	HAND_P,
+	SIG_S,
+	SIG_P,
+	POST_S,
+	WAKE_EV,
+	WAKE_SEM,
+	WAKE_COND,
+	DEATH_S,
+	DEATH_P,
+	DEATH_S_MAX,
+	DEATH_P_MAX,
+	NRES
+};
+
+static const char *const res_name[NRES] = {
+	"uncontended_shmkit_ns",
+	"uncontended_pthread_ns",
+	"handoff_shmkit_ns",
+	"handoff_pthread_ns",
+	"signal_nowaiter_shmkit_ns",
+	"signal_nowaiter_pthread_cond_ns",
+	"sem_post_trywait_shmkit_ns",
+	"wakeup_event_ns",
+	"wakeup_sem_ns",
+	"wakeup_pthread_cond_ns",
+	"death_shmkit_us",
+	"death_pthread_us",
+	"death_shmkit_max_us",
+	"death_pthread_max_us",
+};
+
+static void run_once(double *r)
+{
+	r[UNC_S] = unc_shmkit();
+	r[UNC_P] = unc_pthread();
+	r[HAND_S] = handoff(0);
+	r[HAND_P] = handoff(1);
+	r[SIG_S] = signal_shmkit();
+	r[SIG_P] = signal_pthread();
+	r[POST_S] = post_shmkit();
+	r[WAKE_EV] = pingpong(0);
+	r[WAKE_SEM] = pingpong(1);
+	r[WAKE_COND] = pingpong(2);
+	r[DEATH_S] = death(0, &r[DEATH_S_MAX]);
+	r[DEATH_P] = death(1, &r[DEATH_P_MAX]);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: shmkit-bench-sync [--json] [--runs N] [--quick]\n"
+		"       shmkit-bench-sync --signal-only N\n"
+		"  --runs N       repeat N times (default 5), report medians\n"
+		"  --quick        fewer iterations (smoke test)\n"
+		"  --signal-only  only N event signals with no waiter (run\n"
+		"                 under strace -c -f: no futex call appears)\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	double res[MAX_RUNS][NRES], med[NRES], col[MAX_RUNS];
+	int json = 0, runs = 5, rc;
+	long signal_only = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+			runs = atoi(argv[++i]);
+			if (runs < 1 || runs > MAX_RUNS)
+				usage();
+		} else if (strcmp(argv[i], "--quick") == 0) {
+			iters_unc /= 50;
+			iters_hand /= 50;
+			iters_wake /= 50;
+			iters_signal /= 50;
+		} else if (strcmp(argv[i], "--signal-only") == 0 &&
+			   i + 1 < argc) {
+			signal_only = atol(argv[++i]);
+		} else {
+			usage();
+		}
+	}
+	snprintf(seg_name, sizeof(seg_name), "shmkit-bench-sync-%d",
+		 (int)getpid());
+	rc = shmkit_seg_create(seg_name, sizeof(struct area), NULL, &seg);
+	if (rc < 0)
+		die("seg_create", rc);
+	A = shmkit_seg_base(seg);
+	init_objects();
+	if (signal_only > 0) {
+		for (long i = 0; i < signal_only; i++)
+			shmkit_event_signal(seg, &A->ev[0]);
+		shmkit_seg_close(seg);
+		shmkit_seg_unlink(seg_name);
+		return 0;
+	}
+	for (int r = 0; r < runs; r++)
+		run_once(res[r]);
+	for (int k = 0; k < NRES; k++) {
+		for (int r = 0; r < runs; r++)
+			col[r] = res[r][k];
+		med[k] = median(col, runs);
+		if (k == DEATH_S_MAX || k == DEATH_P_MAX)
+			med[k] = col[runs - 1]; /* sorted: the worst of all */
+	}
+	shmkit_seg_close(seg);
+	shmkit_seg_unlink(seg_name);
+
+	if (json) {
+		printf("{\"runs\": %d, \"liveness_ns\": %llu", runs,
+		       (unsigned long long)SHMKIT_SYNC_LIVENESS_NS);
+		for (int k = 0; k < NRES; k++)
+			printf(", \"%s\": %.2f", res_name[k], med[k]);
+		printf("}\n");
+		return 0;
+	}
+	printf("shmkit-bench-sync: medians of %d runs\n", runs);
+	printf("%-34s %12s %12s %8s  %s\n", "", "shmkit", "pthread", "ratio",
+	       "target");
+	printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.2\n",
+	       "uncontended lock+unlock", med[UNC_S], med[UNC_P],
+	       med[UNC_S] / med[UNC_P]);
+	printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.5\n",
+	       "hand-off between 2 processes", med[HAND_S], med[HAND_P],
+	       med[HAND_S] / med[HAND_P]);
+	printf("%-34s %9.1f ns %9.1f ns %8s  no syscall\n",
+	       "signal, no waiter (vs cond)", med[SIG_S], med[SIG_P], "");
+	printf("%-34s %9.1f ns %12s\n", "sem post+trywait, no waiter",
+	       med[POST_S], "");
+	printf("%-34s %9.1f us %9.1f us %8.2f\n", "wake-up, event (vs cond)",
+	       med[WAKE_EV] / 1000, med[WAKE_COND] / 1000,
+	       med[WAKE_EV] / med[WAKE_COND]);
+	printf("%-34s %9.1f us %12s\n", "wake-up, semaphore",
+	       med[WAKE_SEM] / 1000, "");
+	printf("%-34s %9.1f us %9.1f us %8.2f  <= 10\n",
+	       "owner death noticed, median", med[DEATH_S], med[DEATH_P],
+	       med[DEATH_S] / med[DEATH_P]);
+	printf("%-34s %9.1f us %9.1f us %8s  <= %llu us bound\n",
+	       "owner death noticed, worst", med[DEATH_S_MAX], med[DEATH_P_MAX],
+	       "", (unsigned long long)SHMKIT_SYNC_LIVENESS_NS / 1000);
+	return 0;
+}
