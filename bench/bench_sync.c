@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ static struct shmkit_seg *seg;
 static struct area *A;
 static long iters_unc = 5000000, iters_hand = 200000, iters_wake = 20000;
 static long iters_signal = 5000000;
+static uint64_t liveness_ns; /* 0: the library default */
 
 static uint64_t now_ns(void)
 {
@@ -80,7 +82,10 @@ static void init_objects(void)
 {
 	int rc;
 
-	if ((rc = shmkit_mutex_init(seg, &A->m, NULL)) < 0)
+	struct shmkit_sync_opts so = {.sz = sizeof(so),
+				      .liveness_ns = liveness_ns};
+
+	if ((rc = shmkit_mutex_init(seg, &A->m, &so)) < 0)
 		die("mutex_init", rc);
 	for (int i = 0; i < 2; i++) {
 		if ((rc = shmkit_event_init(seg, &A->ev[i])) < 0)
@@ -123,6 +128,21 @@ static void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+/* Pin to one CPU (-1: any), so two spinning processes do not migrate. */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu < 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+	} else {
+		CPU_SET(cpu, &set);
+	}
+	sched_setaffinity(0, sizeof(set), &set);
 }
 
 static void wait_turn(_Atomic uint32_t *turn, uint32_t me)
@@ -193,16 +213,19 @@ static double handoff(int use_pthread)
 	atomic_store(&A->go, 0);
 	pid = fork_child(&cs, &ca);
 	if (pid == 0) {
+		pin(1);
 		atomic_store(&ca->go, 1);
 		hand_loop(cs, ca, 1, use_pthread);
 		_exit(0);
 	}
+	pin(0);
 	while (!atomic_load(&A->go))
 		cpu_relax();
 	t0 = now_ns();
 	hand_loop(seg, A, 0, use_pthread);
 	wait_turn(&A->turn, 0);
 	reap(pid);
+	pin(-1);
 	return (double)(now_ns() - t0) / (double)(2 * iters_hand);
 }
 
@@ -445,8 +468,14 @@ static const char *const res_name[NRES] = {
 
 static void run_once(double *r)
 {
+	/* Interleaved (s p p s) so that drift of a noisy machine hits both
+	 * alike; the first pass of each is a warm-up. */
+	unc_shmkit();
+	unc_pthread();
 	r[UNC_S] = unc_shmkit();
 	r[UNC_P] = unc_pthread();
+	r[UNC_P] = (r[UNC_P] + unc_pthread()) / 2;
+	r[UNC_S] = (r[UNC_S] + unc_shmkit()) / 2;
 	r[HAND_S] = handoff(0);
 	r[HAND_P] = handoff(1);
 	r[SIG_S] = signal_shmkit();
@@ -462,10 +491,12 @@ static void run_once(double *r)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: shmkit-bench-sync [--json] [--runs N] [--quick]\n"
+		"usage: shmkit-bench-sync [--json] [--runs N] [--quick] "
+		"[--liveness NS]\n"
 		"       shmkit-bench-sync --signal-only N\n"
 		"  --runs N       repeat N times (default 5), report medians\n"
 		"  --quick        fewer iterations (smoke test)\n"
+		"  --liveness NS  the shmkit mutex's liveness interval\n"
 		"  --signal-only  only N event signals with no waiter (run\n"
 		"                 under strace -c -f: no futex call appears)\n");
 	exit(2);
@@ -484,6 +515,8 @@ int main(int argc, char **argv)
 			runs = atoi(argv[++i]);
 			if (runs < 1 || runs > MAX_RUNS)
 				usage();
+		} else if (strcmp(argv[i], "--liveness") == 0 && i + 1 < argc) {
+			liveness_ns = strtoull(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			iters_unc /= 50;
 			iters_hand /= 50;

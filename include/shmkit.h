@@ -303,8 +303,8 @@ struct shmkit_sem {
 };
 
 #define SHMKIT_FOREVER UINT64_MAX
-/* Default liveness interval of a mutex: 500 us. */
-#define SHMKIT_SYNC_LIVENESS_NS 500000ull
+/* Default liveness interval of a mutex: 250 us. */
+#define SHMKIT_SYNC_LIVENESS_NS 250000ull
 
 /* Options for shmkit_mutex_init(); NULL means all defaults. */
 struct shmkit_sync_opts {
@@ -320,18 +320,22 @@ struct shmkit_sync_opts {
  * process uses it; initialising a mutex in use is undefined. Returns 0,
  * -EINVAL, -EBADF, -ECHILD.
  */
-SHMKIT_API int shmkit_mutex_init(struct shmkit_seg *seg,
-				 struct shmkit_mutex *m,
+SHMKIT_API int shmkit_mutex_init(struct shmkit_seg *seg, struct shmkit_mutex *m,
 				 const struct shmkit_sync_opts *opts);
 /*
  * Lock, waiting at most timeout_ns (0: do not wait). Returns 0 (locked),
  * -EOWNERDEAD (locked; the previous holder died, repair and call
  * shmkit_mutex_consistent()), -ETIMEDOUT, -ENOTRECOVERABLE, -EDEADLK
- * (this thread holds it already), or a common error.
+ * (this thread holds it already), or a common error. Lock and unlock
+ * through the same handle.
  */
-SHMKIT_API int shmkit_mutex_lock(struct shmkit_seg *seg,
-				 struct shmkit_mutex *m, uint64_t timeout_ns);
-/* Lock if free: 0, -EAGAIN (held by a live thread), -EOWNERDEAD, ... */
+SHMKIT_API int shmkit_mutex_lock(struct shmkit_seg *seg, struct shmkit_mutex *m,
+				 uint64_t timeout_ns);
+/*
+ * Lock if free, in user space only: 0, -EAGAIN (held; trylock does not
+ * check the holder's liveness: shmkit_mutex_lock(seg, m, 0) does, once),
+ * -ENOTRECOVERABLE, -EDEADLK, -EBADMSG, or a common error.
+ */
 SHMKIT_API int shmkit_mutex_trylock(struct shmkit_seg *seg,
 				    struct shmkit_mutex *m);
 /*
@@ -379,8 +383,7 @@ SHMKIT_API int shmkit_event_broadcast(struct shmkit_seg *seg,
  * the ticket.
  */
 SHMKIT_API int shmkit_event_prepare(struct shmkit_seg *seg,
-				    struct shmkit_event *ev,
-				    uint64_t *ticket);
+				    struct shmkit_event *ev, uint64_t *ticket);
 SHMKIT_API int shmkit_event_await(struct shmkit_seg *seg,
 				  struct shmkit_event *ev, uint64_t ticket,
 				  uint64_t timeout_ns);
@@ -397,8 +400,7 @@ SHMKIT_API int shmkit_sem_post(struct shmkit_seg *seg, struct shmkit_sem *s);
 SHMKIT_API int shmkit_sem_wait(struct shmkit_seg *seg, struct shmkit_sem *s,
 			       uint64_t timeout_ns);
 /* Take one if available: 0 or -EAGAIN. */
-SHMKIT_API int shmkit_sem_trywait(struct shmkit_seg *seg,
-				  struct shmkit_sem *s);
+SHMKIT_API int shmkit_sem_trywait(struct shmkit_seg *seg, struct shmkit_sem *s);
 /* Current count (>= 0; a snapshot) or a negative errno. */
 SHMKIT_API int shmkit_sem_value(struct shmkit_seg *seg, struct shmkit_sem *s);
 
@@ -458,7 +460,14 @@ struct shmkit_chan_opts {
 	/* create, open: how long to wait for a channel still being created
 	 * (default SHMKIT_SEG_OPEN_TIMEOUT_NS). */
 	uint64_t open_timeout_ns;
+	/* create: SHMKIT_CHAN_SCOPED or 0. */
+	uint32_t flags;
+	uint32_t reserved; /* zero */
 };
+
+/* The channel's segment is removed when its last user detaches
+ * (SHMKIT_SEG_SCOPED); default: it stays until shmkit_chan_unlink(). */
+#define SHMKIT_CHAN_SCOPED (1u << 0)
 
 /*
  * Create the channel `name` (a new named segment) and attach to it in
@@ -815,6 +824,137 @@ SHMKIT_API int shmkit_obj_list(struct shmkit_heap *h,
 /* Remove the name and free the object. Processes still using it must
  * have stopped (shmkit does not track users). 0 or -ENOENT. */
 SHMKIT_API int shmkit_obj_remove(struct shmkit_heap *h, const char *name);
+
+/*
+ * Map: a hash map of byte-string keys and values, a named object of kind
+ * SHMKIT_OBJ_KIND_MAP in a heap. Its capacity (number of keys) and the
+ * largest key and value are fixed at creation; a put beyond capacity
+ * fails with -ENOSPC, a key or value too long with -EMSGSIZE. Writers
+ * lock one of many stripes (robust mutexes); readers take no lock and
+ * never block writers or each other. Every call is linearizable. Crash
+ * behaviour: a writer killed at any instruction loses at most its own
+ * unacknowledged operation; every put or delete that returned is kept,
+ * and the next writer of that stripe repairs it. Chain walks are bounded:
+ * a corrupt map gives -EBADMSG, never a hang. A map handle may be used by
+ * many threads at once; the segment and heap handles it came from must
+ * outlive it.
+ */
+struct shmkit_map;
+
+/* shmkit_map_opts.flags: create the map if the name does not exist. */
+#define SHMKIT_MAP_CREATE (1u << 0)
+
+struct shmkit_map_opts {
+	size_t sz; /* = sizeof(struct shmkit_map_opts) */
+	uint32_t flags;	   /* SHMKIT_MAP_CREATE */
+	/* create: keys the map holds (default 1024, at most 2^28) */
+	uint32_t capacity;
+	uint32_t key_max;  /* create: longest key (default 64, <= 4096) */
+	uint32_t val_max;  /* create: longest value (default 256, <= 1 MiB) */
+	/* create: lock stripes, a power of two (default: capacity / 4 up
+	 * to 256) */
+	uint32_t stripes;
+	uint32_t reserved; /* 0 */
+	/* Longest wait for a stripe's lock (default 10 s): -ETIMEDOUT. */
+	uint64_t lock_timeout_ns;
+};
+
+/*
+ * Open the map called name in heap h, creating it with SHMKIT_MAP_CREATE
+ * (atomically: racing creators get the same map; an existing map keeps
+ * its geometry). Returns 1 if created, 0 if opened, or -ENOENT, -EPROTO
+ * (the name is another kind of object), -EBADMSG (corrupt), -ENOSPC, ...
+ * A map opened through a read-only segment handle can only be read.
+ */
+SHMKIT_API int shmkit_map_open(struct shmkit_heap *h, const char *name,
+			       const struct shmkit_map_opts *opts,
+			       struct shmkit_map **out);
+SHMKIT_API void shmkit_map_close(struct shmkit_map *m); /* accepts NULL */
+
+/*
+ * Copy the value of key into val (cap bytes). Returns its length, or
+ * -ENOENT, -EMSGSIZE (cap too small: nothing copied), -EMSGSIZE for a key
+ * longer than key_max, -EINVAL. With val NULL and cap 0 it only returns
+ * the length.
+ */
+SHMKIT_API int shmkit_map_get(struct shmkit_map *m, const void *key,
+			      size_t klen, void *val, size_t cap);
+
+/* A zero-copy read's ticket (see shmkit_map_get_ref). */
+struct shmkit_map_ref {
+	uint32_t ent;
+	uint32_t ver;
+};
+/*
+ * Zero-copy get: *val points at the value inside the segment and the
+ * length is returned. The pointer stays inside the mapping until the map
+ * is closed, but the bytes are only the key's value until a writer
+ * replaces or deletes the key (or adds to it): read them, then call
+ * shmkit_map_ref_valid(); 1 means what was read is the value the key had
+ * (a seqlock read), 0 means read again.
+ */
+SHMKIT_API int shmkit_map_get_ref(struct shmkit_map *m, const void *key,
+				  size_t klen, const void **val,
+				  struct shmkit_map_ref *ref);
+SHMKIT_API int shmkit_map_ref_valid(struct shmkit_map *m,
+				    const struct shmkit_map_ref *ref);
+
+/* put flag: only if the key is absent (else -EEXIST). */
+#define SHMKIT_MAP_NX (1u << 0)
+/*
+ * Insert or replace. Returns 1 (inserted), 0 (replaced), -EEXIST (NX and
+ * present), -ENOSPC (full), -EMSGSIZE, -EBADF (read-only), lock errors.
+ */
+SHMKIT_API int shmkit_map_put(struct shmkit_map *m, const void *key,
+			      size_t klen, const void *val, size_t vlen,
+			      uint32_t flags);
+/*
+ * Compare-and-swap: replace the value only if it is exactly old. Returns
+ * 0 (swapped), -EAGAIN (the value differs), -ENOENT, or as put.
+ */
+SHMKIT_API int shmkit_map_cas(struct shmkit_map *m, const void *key,
+			      size_t klen, const void *old, size_t oldlen,
+			      const void *val, size_t vlen);
+/* Delete: 0 or -ENOENT. */
+SHMKIT_API int shmkit_map_del(struct shmkit_map *m, const void *key,
+			      size_t klen);
+/*
+ * Atomic add on a value that is a little-endian int64 (8 bytes); a
+ * missing key is created with value delta. *result (may be NULL) gets the
+ * new value. 0, -EINVAL (the value is not 8 bytes), or as put.
+ */
+SHMKIT_API int shmkit_map_add(struct shmkit_map *m, const void *key,
+			      size_t klen, int64_t delta, int64_t *result);
+/*
+ * Call fn for every key, with private copies of key and value, without
+ * blocking writers. A key present for the whole iteration is visited
+ * exactly once; keys inserted or deleted meanwhile at most once. Stops
+ * when fn returns non-zero and returns that; else 0 or a negative errno.
+ */
+SHMKIT_API int shmkit_map_foreach(struct shmkit_map *m,
+				  int (*fn)(const void *key, size_t klen,
+					    const void *val, size_t vlen,
+					    void *arg),
+				  void *arg);
+
+struct shmkit_map_stats {
+	size_t sz; /* = sizeof(struct shmkit_map_stats), set by the caller */
+	uint64_t count;	   /* keys now (a snapshot) */
+	uint64_t capacity;
+	uint64_t bytes;	   /* size of the map object */
+	uint64_t repairs;  /* stripe repairs after a writer died */
+	uint32_t key_max;
+	uint32_t val_max;
+	uint32_t buckets;
+	uint32_t stripes;
+};
+SHMKIT_API int shmkit_map_stats(struct shmkit_map *m,
+				struct shmkit_map_stats *st);
+/*
+ * Lock every stripe and verify every invariant (chains, hashes, free
+ * lists, counts; no entry lost or shared). 0 or -EBADMSG.
+ */
+SHMKIT_API int shmkit_map_check(struct shmkit_map *m);
 
 #ifdef __cplusplus
 }
