@@ -522,7 +522,9 @@ SHMKIT_API int shmkit_chan_send(struct shmkit_chan *ch, const void *msg,
  * Errors: -EMSGSIZE (cap too small; the message stays queued, peek shows
  * its length), -EAGAIN / -ETIMEDOUT (empty), -EPIPE (end of stream: every
  * producer that attached is gone and everything they committed has been
- * received; a producer attaching later starts a new stream), -EBADMSG.
+ * received; a producer attaching later starts a new stream), -ECONNRESET
+ * (a producer died without closing; reported once per such producer,
+ * after its committed messages; the next call goes on), -EBADMSG.
  * The returned message counts as processed at the next call on this
  * handle (or close): a crash before that redelivers it, flagged.
  */

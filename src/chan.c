@@ -184,8 +184,10 @@ static int geom_from_opts(const struct shmkit_chan_opts *o, struct geom *g)
 
 /* ---- open/create -------------------------------------------------------- */
 
-static int opts_check(const struct shmkit_chan_opts *o)
+/* Fields up to open_timeout_ns exist in every version of the struct. */
+static int opts_check(const struct shmkit_chan_opts *o, uint32_t *flags)
 {
+	*flags = 0;
 	if (!o)
 		return 0;
 	if (o->sz < offsetof(struct shmkit_chan_opts, open_timeout_ns) +
@@ -193,6 +195,12 @@ static int opts_check(const struct shmkit_chan_opts *o)
 		return -EINVAL;
 	if (o->mode & ~0777u)
 		return -EINVAL;
+	if (o->sz >= offsetof(struct shmkit_chan_opts, reserved) +
+			     sizeof(o->reserved)) {
+		if ((o->flags & ~SHMKIT_CHAN_SCOPED) || o->reserved)
+			return -EINVAL;
+		*flags = o->flags;
+	}
 	return 0;
 }
 
@@ -441,18 +449,20 @@ int shmkit_chan_create(const char *name, const struct shmkit_chan_opts *opts,
 	struct shmkit_seg *seg;
 	struct shmkit_chan *ch;
 	struct geom g;
+	uint32_t flags;
 	int rc;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	rc = opts_check(opts);
+	rc = opts_check(opts, &flags);
 	if (rc < 0 || !role_ok(role))
 		return -EINVAL;
 	rc = geom_from_opts(opts, &g);
 	if (rc < 0)
 		return rc;
 	so.mode = opts ? opts->mode : 0;
+	so.flags = flags & SHMKIT_CHAN_SCOPED ? SHMKIT_SEG_SCOPED : 0;
 	rc = shmkit_seg_create(name, (size_t)g.total, &so, &seg);
 	if (rc < 0)
 		return rc;
@@ -482,12 +492,13 @@ int shmkit_chan_open(const char *name, enum shmkit_chan_role role,
 	struct shmkit_seg *seg;
 	struct shmkit_chan *ch;
 	uint64_t timeout;
+	uint32_t flags;
 	int rc;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	rc = opts_check(opts);
+	rc = opts_check(opts, &flags);
 	if (rc < 0 || !role_ok(role))
 		return -EINVAL;
 	timeout = opts && opts->open_timeout_ns ? opts->open_timeout_ns
@@ -670,34 +681,53 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
  * looks dead and drained has no commit we have not seen.
  * A lane not marked CLOSED needs a system call to tell a live producer
  * from a dead one; without `probe` such lanes count as alive.
- * Returns 1 at end of stream, 0 if not, or -EBADMSG.
+ * Returns 1 at end of stream, 0 if not, -EBADMSG, or -ECONNRESET for a
+ * producer that died without closing, whose messages have all been
+ * received and whose death is not acknowledged in ch->dead_ack yet (its
+ * lane in *dead, the lane's claim count in *claims).
  */
 int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
-		     size_t stride, int probe)
+		     size_t stride, int probe, unsigned *dead,
+		     uint32_t *claims)
 {
-	int claimed = 0;
+	int claimed = 0, busy = 0;
 
 	for (unsigned i = 0; i < ch->nlanes; i++) {
 		struct shmkit_chan_lane *l = &ch->lanes[i];
 		uint64_t head = *(const uint64_t *)((const char *)heads +
 						    i * stride);
+		uint32_t n = load_relaxed(&l->claims);
 		uint64_t t;
+		int died = 0;
 
-		if (!load_relaxed(&l->claims))
+		if (!n)
 			continue;
 		claimed = 1;
-		if (load_acquire(&l->state) != SHMKIT_CHAN_PEER_CLOSED &&
-		    (!probe ||
-		     shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
-				      F_WRLCK) != 0))
-			return 0;
+		if (load_acquire(&l->state) != SHMKIT_CHAN_PEER_CLOSED) {
+			if (!probe ||
+			    shmkit__ofd_held(ch->fd,
+					     shmkit__chan_lane_lock(ch, i),
+					     F_WRLCK) != 0) {
+				busy = 1; /* alive, or not asked */
+				continue;
+			}
+			died = 1;
+		}
 		/* Pairs with the producer's release store of tail. */
 		t = load_acquire(&l->tail);
-		if (t != head)
-			return t < head || t - head > ch->ring_size ? -EBADMSG
-								    : 0;
+		if (t != head) {
+			if (t < head || t - head > ch->ring_size)
+				return -EBADMSG;
+			busy = 1; /* messages first */
+			continue;
+		}
+		if (died && load_relaxed(&ch->dead_ack[i]) != n) {
+			*dead = i;
+			*claims = n;
+			return -ECONNRESET;
+		}
 	}
-	return claimed;
+	return claimed && !busy;
 }
 
 /* ---- producer ------------------------------------------------------------ */
@@ -1161,13 +1191,35 @@ int shmkit__chan_cons_eos(struct shmkit_chan *ch)
 {
 	uint64_t now = shmkit__now_ns();
 	int probe = now >= ch->live_next_ns || load_relaxed(&ch->fd_eos);
+	uint32_t claims;
+	unsigned dead;
+	int rc;
 
+	if (ch->reset_pending)
+		return -ECONNRESET;
 	if (probe) {
 		ch->live_next_ns = now + LIVE_NS;
 		store_relaxed(&ch->fd_eos, 0);
 	}
-	return shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]),
-				probe);
+	rc = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]), probe,
+			      &dead, &claims);
+	if (rc == -ECONNRESET) {
+		/* Reported once: acknowledged now, handed out by recv. */
+		store_relaxed(&ch->dead_ack[dead], claims);
+		ch->reset_pending = 1;
+	}
+	return rc;
+}
+
+/* What recv reports for an empty channel: 0 (nothing to report), -EPIPE,
+ * -ECONNRESET (once per dead producer) or -EBADMSG. */
+static int cons_end(struct shmkit_chan *ch)
+{
+	int rc = shmkit__chan_cons_eos(ch);
+
+	if (rc == -ECONNRESET)
+		ch->reset_pending = 0;
+	return rc > 0 ? -EPIPE : rc;
 }
 
 /*
@@ -1209,8 +1261,8 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	 * found empty is the moment to run the fenced tx_sleep check. */
 	cons_txcheck(ch);
 	if (timeout_ns == 0) {
-		rc = shmkit__chan_cons_eos(ch);
-		return rc > 0 ? -EPIPE : rc < 0 ? rc : -EAGAIN;
+		rc = cons_end(ch);
+		return rc < 0 ? rc : -EAGAIN;
 	}
 	now = shmkit__now_ns();
 	if (!*deadline)
@@ -1229,9 +1281,9 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
 						      : ch->spin_ns / 2;
 	for (;;) {
-		rc = shmkit__chan_cons_eos(ch);
-		if (rc != 0)
-			return rc > 0 ? -EPIPE : rc;
+		rc = cons_end(ch);
+		if (rc < 0)
+			return rc;
 		now = shmkit__now_ns();
 		slice = shmkit__chan_slice(*deadline);
 		if (!slice)

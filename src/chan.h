@@ -179,7 +179,11 @@ struct shmkit_chan {
 	pthread_mutex_t fd_lock;   /* orders the helper's signal and re-arm */
 	_Atomic uint32_t fd_armed; /* private futex word: helper may signal */
 	_Atomic uint32_t fd_stop;
-	_Atomic uint32_t fd_eos;   /* helper saw end of stream */
+	_Atomic uint32_t fd_eos;   /* helper saw end of stream or a death */
+	/* Per lane: the claim count whose producer's death was reported
+	 * (-ECONNRESET). w: consumer thread; r: also the helper thread. */
+	_Atomic uint32_t dead_ack[SHMKIT_CHAN_MAX_LANES];
+	int reset_pending;	   /* a death acknowledged, not yet reported */
 };
 
 /* Internal, shared by chan.c and chan_wait.c. */
@@ -205,11 +209,16 @@ void shmkit__chan_wake_rx(struct shmkit_chan_hdr *h);
 /* Producer: 0, -EPIPE (consumer closed), -ECONNRESET (consumer died). */
 int shmkit__chan_cons_gone(struct shmkit_chan *ch);
 /* End of stream with heads[i * stride bytes] as the consumer's heads;
- * probe: ask the kernel about lanes not marked CLOSED (else: alive). */
+ * probe: ask the kernel about lanes not marked CLOSED (else: alive).
+ * 1 end, 0 not, -ECONNRESET (a death to report: *dead, *claims), or
+ * -EBADMSG. */
 int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
-		     size_t stride, int probe);
-/* Same with the consumer handle's own heads; probes at most every few
- * milliseconds (or when the readiness helper saw end of stream). */
+		     size_t stride, int probe, unsigned *dead,
+		     uint32_t *claims);
+/* Same with the consumer handle's own heads, from its own thread; probes
+ * at most every few milliseconds (or when the readiness helper saw
+ * something). A death found is acknowledged and stays pending (returned
+ * again) until recv reports it. */
 int shmkit__chan_cons_eos(struct shmkit_chan *ch);
 /* Consumer: any lane non-empty (tails against private heads). */
 int shmkit__chan_any(struct shmkit_chan *ch);

@@ -196,7 +196,8 @@ static void *helper_main(void *arg)
 	struct shmkit_chan *ch = arg;
 	struct shmkit_chan_hdr *h = ch->hdr;
 	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now;
-	uint32_t s;
+	uint32_t s, claims;
+	unsigned dead;
 	int ready;
 
 	while (!load_acquire(&ch->fd_stop)) {
@@ -214,7 +215,7 @@ static void *helper_main(void *arg)
 			if (probe)
 				live_next = now + HELPER_LIVE_NS;
 			if (shmkit__chan_eos(ch, heads, sizeof(heads[0]),
-					     probe) != 0) {
+					     probe, &dead, &claims) != 0) {
 				store_release(&ch->fd_eos, 1);
 				ready = 1;
 			}

@@ -18,7 +18,9 @@
 	X(rm, "remove named segments")                              \
 	X(gc, "remove stale segments (scoped with all users dead, " \
 	      "half-created)")                                      \
-	X(doctor, "check the system for shared-memory problems")
+	X(doctor, "check the system for shared-memory problems")         \
+	X(send, "copy standard input into a channel")                  \
+	X(recv, "copy a channel to standard output")
 
 #define DECLARE(name, summary) int cli_cmd_##name(int argc, char **argv);
 COMMANDS(DECLARE)

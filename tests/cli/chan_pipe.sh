@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: MIT
+# shmkit send / recv: random data through a channel, compared byte for
+# byte, with either side starting first, sizes around message and ring
+# boundaries, inside shell pipelines; exit status 1 when the other side
+# dies, 2 on bad usage; nothing left behind.
+. "$(dirname "$0")/lib.sh"
+
+S=$SHMKIT
+
+# ---- usage ------------------------------------------------------------------
+for c in send recv; do
+	sk 0 "$c" --help
+	contains "$OUT" "Usage: shmkit $c" "$c --help"
+	sk 2 "$c"
+	sk 2 "$c" a b
+	sk 2 "$c" --capacity 12Q a
+	sk 2 "$c" --timeout -1 a
+	sk 2 "$c" --producers 0 a
+	sk 2 "$c" --frob a
+done
+sk 0 --help
+contains "$OUT" "  send " "--help lists send"
+contains "$OUT" "  recv " "--help lists recv"
+sk 1 send -q --capacity 4K --max-msg 4K bad </dev/null
+contains "$ERR" "a third of the capacity" "impossible geometry"
+
+# ---- transfers ----------------------------------------------------------------
+empty_dir() {
+	[ -z "$(ls -A "$SHMKIT_SHM_DIR")" ] ||
+		fail "left behind: $(ls -A "$SHMKIT_SHM_DIR")"
+}
+
+# xfer ORDER FILE OPTIONS...: ORDER send (sender first) or recv.
+n=0
+xfer() {
+	local order=$1 file=$2 name rs rr pid
+	shift 2
+	n=$((n + 1))
+	name="pipe$n"
+	if [ "$order" = send ]; then
+		"$S" send -q -t 20 "$@" "$name" <"$file" &
+		pid=$!
+		sleep 0.05
+		"$S" recv -q -t 20 "$@" "$name" >"$TEST_TMP/out"
+		rr=$?
+		wait "$pid"
+		rs=$?
+	else
+		"$S" recv -q -t 20 "$@" "$name" >"$TEST_TMP/out" &
+		pid=$!
+		sleep 0.05
+		"$S" send -q -t 20 "$@" "$name" <"$file"
+		rs=$?
+		wait "$pid"
+		rr=$?
+	fi
+	[ "$rs" = 0 ] || fail "send $* ($order first) exited $rs"
+	[ "$rr" = 0 ] || fail "recv $* ($order first) exited $rr"
+	cmp -s "$file" "$TEST_TMP/out" ||
+		fail "bytes differ: $(stat -c %s "$file") sent, " \
+			"$(stat -c %s "$TEST_TMP/out") received ($*)"
+	empty_dir
+}
+
+for size in 0 1 1023 4096 65535 65536 65537 3000001; do
+	head -c "$size" /dev/urandom >"$TEST_TMP/in.$size"
+done
+for size in 0 1 65537 3000001; do
+	xfer send "$TEST_TMP/in.$size"
+	xfer recv "$TEST_TMP/in.$size"
+done
+# A small ring: every message wraps around it many times.
+for size in 1023 4096 65536 3000001; do
+	xfer send "$TEST_TMP/in.$size" --capacity 4K
+	xfer recv "$TEST_TMP/in.$size" --capacity 4K --max-msg 100
+done
+# --keep leaves the channel for the next pair.
+"$S" send -q --keep -t 20 kept <"$TEST_TMP/in.65535" &
+pid=$!
+"$S" recv -q --keep -t 20 kept >"$TEST_TMP/out" || fail "recv --keep"
+wait "$pid" || fail "send --keep"
+cmp -s "$TEST_TMP/in.65535" "$TEST_TMP/out" || fail "--keep bytes"
+[ -e "$SHMKIT_SHM_DIR/kept" ] || fail "--keep removed the channel"
+sk 0 rm kept
+empty_dir
+
+# Inside pipelines, as a faster pipe.
+cat "$TEST_TMP/in.3000001" | "$S" send -q -t 20 inpipe &
+pid=$!
+"$S" recv -q -t 20 inpipe | cat >"$TEST_TMP/out" || fail "recv | cat"
+wait "$pid" || fail "cat | send"
+cmp -s "$TEST_TMP/in.3000001" "$TEST_TMP/out" || fail "pipeline bytes"
+empty_dir
+
+# ---- a side dies: the other exits 1 -------------------------------------------
+# The receiver is stopped, then killed while the sender waits for room.
+"$S" recv -q -t 20 --capacity 4K dies >/dev/null &
+rpid=$!
+HELPER_PIDS="$HELPER_PIDS $rpid"
+sleep 0.2
+kill -STOP "$rpid"
+"$S" send -q -t 20 dies <"$TEST_TMP/in.3000001" 2>"$TEST_TMP/err" &
+spid=$!
+sleep 0.3
+kill9 "$rpid"
+wait "$spid"
+rc=$?
+[ "$rc" = 1 ] || fail "send after the receiver died exited $rc"
+contains "$(cat "$TEST_TMP/err")" "receiver died" "send's message"
+empty_dir
+
+# The sender is killed mid-stream: the receiver writes what was sent, says
+# so, and exits 1.
+mkfifo "$TEST_TMP/fifo"
+"$S" recv -q -t 20 sdies >"$TEST_TMP/out" 2>"$TEST_TMP/err" &
+rpid=$!
+"$S" send -q -t 20 sdies <"$TEST_TMP/fifo" &
+spid=$!
+HELPER_PIDS="$HELPER_PIDS $spid $rpid"
+exec 3>"$TEST_TMP/fifo"
+head -c 10000 /dev/urandom >&3
+sleep 0.3
+kill9 "$spid"
+exec 3>&-
+wait "$rpid"
+rc=$?
+[ "$rc" = 1 ] || fail "recv after the sender died exited $rc"
+contains "$(cat "$TEST_TMP/err")" "sender died" "recv's message"
+[ "$(stat -c %s "$TEST_TMP/out")" = 10000 ] ||
+	fail "recv wrote $(stat -c %s "$TEST_TMP/out") of 10000 bytes"
+
+empty_dir
+
+# A receiver that sees no sender gives up after its timeout.
+sk 1 recv -q -t 0.2 lonely
+contains "$ERR" "no data within the timeout" "recv timeout"
+echo "PASS"

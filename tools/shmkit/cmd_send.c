@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmkit send: copy standard input into a channel, in place (each read()
+ * lands directly in the ring through reserve/commit). End of input becomes
+ * end of stream. Also the option handling shared with `shmkit recv`.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "cmd_chan.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CAPACITY (1u << 20)
+
+void cli_chan_args_init(struct cli_chan_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->opts.sz = sizeof(a->opts);
+	a->opts.capacity_bytes = DEFAULT_CAPACITY;
+	a->opts.flags = SHMKIT_CHAN_SCOPED;
+	a->timeout_ns = SHMKIT_CHAN_FOREVER;
+}
+
+static int parse_secs(const char *s, int64_t *ns)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0) || v > 1e9)
+		return -EINVAL;
+	*ns = (int64_t)(v * 1e9);
+	return 0;
+}
+
+int cli_chan_option(struct cli_chan_args *a, const char *cmd, int c,
+		    const char *arg)
+{
+	uint64_t v;
+	uint32_t mode;
+
+	switch (c) {
+	case 'c':
+		if (cli_parse_size(arg, &v) < 0 || v == 0)
+			return cli_usage_err(cmd, "invalid capacity '%s'", arg);
+		a->opts.capacity_bytes = v;
+		return 0;
+	case 'M':
+		if (cli_parse_size(arg, &v) < 0 || v == 0)
+			return cli_usage_err(cmd, "invalid size '%s'", arg);
+		a->opts.max_msg_bytes = v;
+		return 0;
+	case 'P':
+		v = strtoull(arg, NULL, 10);
+		if (v < 1 || v > SHMKIT_CHAN_MAX_PRODUCERS)
+			return cli_usage_err(cmd, "producers: 1 to %d",
+					     SHMKIT_CHAN_MAX_PRODUCERS);
+		a->opts.max_producers = (uint32_t)v;
+		return 0;
+	case 'm':
+		if (cli_parse_mode(arg, &mode) < 0)
+			return cli_usage_err(cmd, "invalid mode '%s'", arg);
+		a->opts.mode = mode;
+		return 0;
+	case 't':
+		if (parse_secs(arg, &a->timeout_ns) < 0)
+			return cli_usage_err(cmd, "invalid timeout '%s'", arg);
+		return 0;
+	case 'k':
+		a->opts.flags &= ~SHMKIT_CHAN_SCOPED;
+		return 0;
+	case 'q':
+		a->quiet = 1;
+		return 0;
+	default:
+		return cli_usage_err(cmd, "unexpected option");
+	}
+}
+
+int cli_chan_attach(const char *name, enum shmkit_chan_role role,
+		    struct cli_chan_args *a, struct shmkit_chan **out)
+{
+	int rc = -EEXIST;
+
+	/* A max message chosen alone sizes the ring to fit it. */
+	if (a->opts.max_msg_bytes &&
+	    a->opts.capacity_bytes == DEFAULT_CAPACITY &&
+	    a->opts.max_msg_bytes * 3 + 32 > DEFAULT_CAPACITY)
+		a->opts.capacity_bytes = 0;
+	/*
+	 * Either side may start first. Between our create failing with
+	 * EEXIST and our open, a scoped channel whose last user just left
+	 * may vanish: then try again.
+	 */
+	for (int tries = 0; tries < 20; tries++) {
+		rc = shmkit_chan_create(name, &a->opts, role, out);
+		if (rc != -EEXIST)
+			break;
+		rc = shmkit_chan_open(name, role, &a->opts, out);
+		if (rc != -ENOENT)
+			break;
+	}
+	if (rc == 0)
+		return 0;
+	switch (-rc) {
+	case EBUSY:
+		cli_err("cannot attach to channel '%s': %s", name,
+			role == SHMKIT_CHAN_CONSUMER
+				? "another receiver is attached"
+				: "every producer slot is taken");
+		break;
+	case EPROTO:
+		cli_err("cannot attach to channel '%s': the segment is not a "
+			"channel",
+			name);
+		break;
+	case EINVAL:
+		if (cli_name_valid(name)) {
+			cli_err("cannot create channel '%s': invalid capacity "
+				"or message size (a message may be at most a "
+				"third of the capacity)",
+				name);
+			break;
+		}
+		/* fall through */
+	default:
+		cli_seg_err("open channel", name, rc);
+	}
+	return rc;
+}
+
+static void help(void)
+{
+	fputs("Usage: shmkit send [OPTIONS] NAME\n"
+	      "\n"
+	      "Copy standard input into the channel NAME until end of input,\n"
+	      "which becomes end of stream for the receiver ('shmkit recv\n"
+	      "NAME'). Either side may start first: the first creates the\n"
+	      "channel. By default send then waits until the receiver has\n"
+	      "taken every byte, so exit status 0 means a complete transfer.\n"
+	      "\n"
+	      "Options:\n" CLI_CHAN_OPTIONS_HELP
+	      "      --no-flush        exit once the input is in the channel,\n"
+	      "                        without waiting for the receiver (with\n"
+	      "                        --keep, or the channel may go with us)\n"
+	      "\n"
+	      "Exit status: 0 every byte delivered, 1 failure (receiver gone,\n"
+	      "timeout, read error), 2 bad usage.\n",
+	      stdout);
+}
+
+static const char *peer_error(int rc)
+{
+	switch (-rc) {
+	case ECONNRESET:
+		return "the receiver died";
+	case EPIPE:
+		return "the receiver closed the channel";
+	case ETIMEDOUT:
+		return "timed out waiting for the receiver";
+	default:
+		return shmkit_strerror(rc);
+	}
+}
+
+/*
+ * With nothing sent, flush has nothing to wait for; but a scoped channel
+ * dies with its last user, so stay until a receiver is attached to see
+ * the end of stream (it keeps the channel alive from then on).
+ */
+static int wait_receiver(struct shmkit_chan *ch, const char *name,
+			 int64_t timeout_ns)
+{
+	int64_t waited = 0;
+
+	while (shmkit_chan_peers(ch) == 0) {
+		if (timeout_ns >= 0 && waited >= timeout_ns) {
+			cli_err("send to '%s': no receiver came", name);
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+		waited += 2000000;
+	}
+	return 0;
+}
+
+CLI_COMMAND(send)
+{
+	static const struct option opts[] = {
+		CLI_CHAN_LONGOPTS,
+		{"no-flush", no_argument, NULL, 'F'},
+		{NULL, 0, NULL, 0},
+	};
+	struct shmkit_chan_info info = {.sz = sizeof(info)};
+	struct cli_chan_args a;
+	struct shmkit_chan *ch;
+	uint64_t total = 0;
+	const char *name;
+	int c, rc;
+
+	cli_chan_args_init(&a);
+	while ((c = cli_getopt(argc, argv, CLI_CHAN_SHORTOPTS, opts)) != -1) {
+		if (c == '?')
+			return CLI_EXIT_USAGE;
+		if (c == 'h') {
+			help();
+			return CLI_EXIT_OK;
+		}
+		if (c == 'F') {
+			a.no_flush = 1;
+			continue;
+		}
+		if (cli_chan_option(&a, argv[0], c, optarg))
+			return CLI_EXIT_USAGE;
+	}
+	if (argc - optind != 1)
+		return cli_usage_err(argv[0], "expected one channel name");
+	name = argv[optind];
+	if (cli_chan_attach(name, SHMKIT_CHAN_PRODUCER, &a, &ch) < 0)
+		return CLI_EXIT_FAIL;
+	rc = shmkit_chan_info(ch, &info);
+	while (rc == 0) {
+		void *w;
+		ssize_t n;
+
+		rc = shmkit_chan_reserve(ch, info.max_msg_bytes, &w,
+					 a.timeout_ns);
+		if (rc < 0) {
+			cli_err("send to '%s': %s", name, peer_error(rc));
+			break;
+		}
+		/* Whatever one read() gives: a pipe's data goes out as it
+		 * comes, a file's in full messages. */
+		do
+			n = read(STDIN_FILENO, w, info.max_msg_bytes);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			rc = -errno;
+			cli_err("send to '%s': reading standard input: %s",
+				name, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break; /* the reservation is simply never committed */
+		rc = shmkit_chan_commit(ch, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (rc == 0 && !a.no_flush) {
+		rc = shmkit_chan_flush(ch, a.timeout_ns);
+		if (rc < 0)
+			cli_err("send to '%s': %s before taking everything",
+				name, peer_error(rc));
+	}
+	if (rc == 0 && !a.no_flush)
+		rc = wait_receiver(ch, name, a.timeout_ns);
+	shmkit_chan_close(ch);
+	if (rc == 0 && !a.quiet)
+		fprintf(stderr, "shmkit send: %llu bytes\n",
+			(unsigned long long)total);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
