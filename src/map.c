@@ -33,7 +33,7 @@ struct shmkit_map {
 	struct shmkit_seg *seg;
 	char *base; /* the map object */
 	struct shmkit__stripe *stripes;
-	_Atomic uint32_t *buckets;
+	struct shmkit__bucket *buckets;
 	char *ents;
 	uint32_t capacity; /* keys */
 	uint32_t nents;	   /* entries: capacity + one spare per stripe */
@@ -88,7 +88,7 @@ static inline uint32_t words(uint32_t bytes)
 }
 
 /* Store len bytes as words (the last one zero-padded). Relaxed: the
- * entry's ver brackets them (see entry_begin/entry_end). */
+ * bucket's sequence lock brackets them (see bucket_begin()). */
 static void put_words(_Atomic uint64_t *dst, const void *src, size_t len)
 {
 	const unsigned char *s = src;
@@ -139,33 +139,32 @@ static int eq_words(_Atomic uint64_t *a, const void *b, size_t len)
 	return 1;
 }
 
-/* Seqlock writer side. begin: ver odd, then (release fence) the data;
- * end: release store of the next even ver. Pairs with the acquire load
- * and the acquire fence in the readers (read_entry()). */
-static uint32_t entry_begin(struct shmkit__ent *e)
+/* Seqlock writer side (stripe lock held). begin: seq odd, then (release
+ * fence) the changes; end: release store of the next even seq. Pairs
+ * with the acquire load and the acquire fence in the readers
+ * (read_entry(), snap_bucket()). */
+static uint32_t bucket_begin(struct shmkit__bucket *bk)
 {
-	uint32_t v = load_relaxed(&e->ver) | 1u;
+	uint32_t v = load_relaxed(&bk->seq) | 1u;
 
-	store_relaxed(&e->ver, v);
+	store_relaxed(&bk->seq, v);
 	atomic_thread_fence(memory_order_release);
 	return v;
 }
 
-static void entry_end(struct shmkit__ent *e, uint32_t v)
+static void bucket_end(struct shmkit__bucket *bk, uint32_t v)
 {
-	store_release(&e->ver, v + 1);
+	store_release(&bk->seq, v + 1);
 }
 
-/* Retire an entry (unlinked, lock held) onto its stripe's free list. The
- * ver bump comes before the link is rewritten, so a reader still on the
- * entry fails validation instead of following the free list. */
+/* Retire an entry (unlinked, stripe lock held, inside its bucket's
+ * sequence lock) onto its stripe's free list. */
 static void entry_free(struct shmkit_map *m, uint32_t s, uint32_t x)
 {
 	struct shmkit__stripe *st = &m->stripes[s];
 	struct shmkit__ent *e = ent(m, x - 1);
 
-	store_relaxed(&e->ver, (load_relaxed(&e->ver) | 1u) + 1);
-	atomic_thread_fence(memory_order_release);
+	store_relaxed(&e->ver, load_relaxed(&e->ver) | 1u);
 	store_relaxed(&e->next, load_relaxed(&st->free_head));
 	store_relaxed(&st->free_head, x);
 	store_relaxed(&st->nfree, load_relaxed(&st->nfree) + 1);
@@ -209,7 +208,8 @@ static inline int ent_is(struct shmkit__ent *e, const struct key *k)
 /*
  * Rebuild stripe s (lock held, owner died): what its chains reach is the
  * truth; every other entry whose home is s goes (again) on the free list,
- * and a linked entry left odd by an in-place add is closed. A broken
+ * marked free (odd ver), and a bucket sequence lock left open is closed
+ * (every change inside one is a single store: done or not). A broken
  * chain is corruption, not a crash: -EBADMSG.
  */
 static int stripe_rebuild(struct shmkit_map *m, uint32_t s)
@@ -221,11 +221,11 @@ static int stripe_rebuild(struct shmkit_map *m, uint32_t s)
 	if (!seen)
 		return -ENOMEM;
 	for (uint32_t b = s; b < m->nbuckets; b += m->nstripes) {
-		uint32_t x = load_relaxed(&m->buckets[b]), steps = 0;
+		struct shmkit__bucket *bk = &m->buckets[b];
+		uint32_t x = load_relaxed(&bk->head), steps = 0, v;
 
 		while (x) {
 			struct shmkit__ent *e;
-			uint32_t v;
 
 			if (x > m->nents || ++steps > m->nents ||
 			    (seen[(x - 1) / 8] & 1u << (x - 1) % 8))
@@ -236,10 +236,15 @@ static int stripe_rebuild(struct shmkit_map *m, uint32_t s)
 			seen[(x - 1) / 8] |= (unsigned char)(1u << (x - 1) % 8);
 			v = load_relaxed(&e->ver);
 			if (v & 1)
-				store_release(&e->ver, v + 1);
+				store_relaxed(&e->ver, v + 1);
 			count++;
 			x = load_relaxed(&e->next);
 		}
+		/* Close a sequence lock the dead writer left open: every
+		 * change inside it was a single store, done or not. */
+		v = load_relaxed(&bk->seq);
+		if (v & 1)
+			bucket_end(bk, v);
 	}
 	for (uint32_t i = m->nents; i-- > 0;) {
 		struct shmkit__ent *e = ent(m, i);
@@ -247,7 +252,7 @@ static int stripe_rebuild(struct shmkit_map *m, uint32_t s)
 		if (load_relaxed(&e->home) != s ||
 		    (seen[i / 8] & 1u << i % 8))
 			continue;
-		store_relaxed(&e->ver, (load_relaxed(&e->ver) | 1u) + 1);
+		store_relaxed(&e->ver, load_relaxed(&e->ver) | 1u);
 		atomic_thread_fence(memory_order_release);
 		store_relaxed(&e->next, head);
 		head = i + 1;
@@ -303,7 +308,7 @@ static inline void stripe_unlock(struct shmkit_map *m, uint32_t s)
 static int find_locked(struct shmkit_map *m, const struct key *k,
 		       _Atomic uint32_t **link, uint32_t *found)
 {
-	_Atomic uint32_t *l = &m->buckets[k->bucket];
+	_Atomic uint32_t *l = &m->buckets[k->bucket].head;
 	uint32_t x = load_relaxed(l), steps = 0;
 
 	while (x) {
@@ -386,12 +391,12 @@ static int64_t take_entry(struct shmkit_map *m, uint32_t s, int insert)
 	return 0;
 }
 
-/* Write a fresh entry x for (k, val) whose next is nx; even ver after. */
+/* Write a free entry x for (k, val) whose next is nx, marked linked.
+ * Nobody reads a free entry: no reader's chain reaches it. */
 static void entry_fill(struct shmkit_map *m, uint32_t x, const struct key *k,
 		       const void *val, size_t vlen, uint32_t nx)
 {
 	struct shmkit__ent *e = ent(m, x - 1);
-	uint32_t v = entry_begin(e);
 
 	store_relaxed(&e->hash, k->hash);
 	store_relaxed(&e->klen, k->len);
@@ -399,7 +404,7 @@ static void entry_fill(struct shmkit_map *m, uint32_t x, const struct key *k,
 	put_words(e->data, k->p, k->len);
 	put_words(e->data + m->kw, val, vlen);
 	store_relaxed(&e->next, nx);
-	entry_end(e, v);
+	store_relaxed(&e->ver, (load_relaxed(&e->ver) | 1u) + 1);
 }
 
 /*
@@ -410,8 +415,9 @@ static void entry_fill(struct shmkit_map *m, uint32_t x, const struct key *k,
 static int upsert(struct shmkit_map *m, const struct key *k, const void *val,
 		  size_t vlen, int nx, const void *expect, size_t elen)
 {
+	struct shmkit__bucket *bk;
 	_Atomic uint32_t *link;
-	uint32_t found, next;
+	uint32_t found, next, v;
 	int64_t x;
 	int rc;
 
@@ -445,16 +451,14 @@ static int upsert(struct shmkit_map *m, const struct key *k, const void *val,
 		goto out;
 	}
 	SHMKIT_CRASH_POINT("map.put.taken");
+	bk = &m->buckets[k->bucket];
 	next = found ? load_relaxed(&ent(m, found - 1)->next)
-		     : load_relaxed(&m->buckets[k->bucket]);
+		     : load_relaxed(&bk->head);
 	entry_fill(m, (uint32_t)x, k, val, vlen, next);
 	SHMKIT_CRASH_POINT("map.put.written");
-	/* The commit. Release: pairs with the acquire loads of links by
-	 * readers (read_entry(), and the fence after reading a next). */
-	if (found)
-		store_release(link, (uint32_t)x);
-	else
-		store_release(&m->buckets[k->bucket], (uint32_t)x);
+	v = bucket_begin(bk);
+	/* The commit: one store, inside the bucket's sequence lock. */
+	store_relaxed(found ? link : &bk->head, (uint32_t)x);
 	SHMKIT_CRASH_POINT("map.put.linked");
 	if (found) {
 		entry_free(m, k->stripe, found);
@@ -465,6 +469,7 @@ static int upsert(struct shmkit_map *m, const struct key *k, const void *val,
 		store_relaxed(&st->count, load_relaxed(&st->count) + 1);
 		rc = 1;
 	}
+	bucket_end(bk, v);
 	SHMKIT_CRASH_POINT("map.put.done");
 out:
 	stripe_unlock(m, k->stripe);
@@ -474,64 +479,60 @@ out:
 /* ------------------------------------------------------------- readers */
 
 /*
- * Lock-free lookup. Walks k's chain validating every entry with its ver
- * (see entry_begin()); restarts when an entry changed under it. On a
- * match, copies up to cap bytes of the value into buf (if any) and fills
- * *ref. Returns the value length, -ENOENT, or -EAGAIN after too many
- * restarts (the caller then takes the lock).
+ * Lock-free lookup inside the bucket's sequence lock: walk the chain with
+ * relaxed loads, copy the value of the match (up to cap bytes into buf,
+ * if any), then check that the bucket's seq did not move. Returns the
+ * value length, -ENOENT, or -EAGAIN after too many restarts (the caller
+ * then takes the lock). Every index is checked and the walk is bounded,
+ * so a chain changing (or corrupt) under it costs a restart, never a
+ * wild read or an endless loop.
  */
 static int read_entry(struct shmkit_map *m, const struct key *k, void *buf,
 		      size_t cap, struct shmkit_map_ref *ref,
 		      const void **ptr)
 {
-	for (int tries = 0; tries < READ_RETRIES; tries++) {
-		/* Acquire: pairs with the release store of the link in
-		 * upsert(). */
-		uint32_t x = load_acquire(&m->buckets[k->bucket]), steps = 0;
+	struct shmkit__bucket *bk = &m->buckets[k->bucket];
 
+	for (int tries = 0; tries < READ_RETRIES; tries++) {
+		/* Acquire: pairs with the release store in bucket_end(). */
+		uint32_t s1 = load_acquire(&bk->seq), s2;
+		uint32_t x, steps = 0, vlen = 0, hit = 0;
+
+		if (unlikely(s1 & 1))
+			continue;
+		x = load_relaxed(&bk->head);
 		while (x) {
 			struct shmkit__ent *e;
-			uint32_t v1, v2, nx, vlen = 0;
-			int hit;
 
-			if (unlikely(x > m->nents ||
-				     ++steps > m->nents))
-				break; /* transient or corrupt: retry */
-			e = ent(m, x - 1);
-			/* Acquire: pairs with entry_end()'s release. */
-			v1 = load_acquire(&e->ver);
-			if (unlikely(v1 & 1))
+			if (unlikely(x > m->nents || ++steps > m->nents))
 				break;
-			nx = load_relaxed(&e->next);
-			hit = ent_is(e, k);
-			if (hit) {
+			e = ent(m, x - 1);
+			if (ent_is(e, k)) {
 				vlen = load_relaxed(&e->vlen);
 				if (unlikely(vlen > m->val_max))
 					break;
 				if (buf && vlen <= cap)
 					get_words(buf, e->data + m->kw, vlen);
-			}
-			/* Pairs with the release fence in entry_begin()
-			 * and entry_free(): data read before, ver after. */
-			atomic_thread_fence(memory_order_acquire);
-			v2 = load_relaxed(&e->ver);
-			if (unlikely(v1 != v2))
-				break;
-			if (hit) {
-				if (ref) {
-					ref->ent = x;
-					ref->ver = v1;
-				}
 				if (ptr)
 					*ptr = (const void *)(e->data + m->kw);
-				return (int)vlen;
+				hit = x;
+				break;
 			}
-			x = nx;
-			if (!x)
-				return -ENOENT;
+			x = load_relaxed(&e->next);
 		}
-		if (!x)
+		/* Pairs with the release fence in bucket_begin(): the
+		 * loads above happen before this re-check. */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = load_relaxed(&bk->seq);
+		if (unlikely(s1 != s2 || (x && !hit)))
+			continue;
+		if (!hit)
 			return -ENOENT;
+		if (ref) {
+			ref->ent = k->bucket + 1;
+			ref->ver = s1;
+		}
+		return (int)vlen;
 	}
 	return -EAGAIN;
 }
@@ -563,8 +564,9 @@ static int read_locked(struct shmkit_map *m, const struct key *k, void *buf,
 			if (buf && vlen <= cap)
 				get_words(buf, e->data + m->kw, vlen);
 			if (ref) {
-				ref->ent = found;
-				ref->ver = load_relaxed(&e->ver);
+				ref->ent = k->bucket + 1;
+				ref->ver = load_relaxed(
+					&m->buckets[k->bucket].seq);
 			}
 			if (ptr)
 				*ptr = (const void *)(e->data + m->kw);
@@ -615,11 +617,12 @@ int shmkit_map_get_ref(struct shmkit_map *m, const void *key, size_t klen,
 
 int shmkit_map_ref_valid(struct shmkit_map *m, const struct shmkit_map_ref *ref)
 {
-	if (!m || !ref || !ref->ent || ref->ent > m->nents)
+	if (!m || !ref || !ref->ent || ref->ent > m->nbuckets)
 		return -EINVAL;
-	/* The reader's loads of the value come before this load. */
+	/* The caller's loads of the value come before this load; pairs
+	 * with the release fence in bucket_begin(). */
 	atomic_thread_fence(memory_order_acquire);
-	return load_relaxed(&ent(m, ref->ent - 1)->ver) == ref->ver;
+	return load_relaxed(&m->buckets[ref->ent - 1].seq) == ref->ver;
 }
 
 static int writable(const struct shmkit_map *m)
@@ -690,12 +693,15 @@ int shmkit_map_del(struct shmkit_map *m, const void *key, size_t klen)
 		rc = -ENOENT;
 	if (rc == 0) {
 		struct shmkit__stripe *st = &m->stripes[k.stripe];
+		struct shmkit__bucket *bk = &m->buckets[k.bucket];
+		uint32_t v = bucket_begin(bk);
 
-		/* The commit; release pairs with readers' acquire. */
-		store_release(link, load_relaxed(&ent(m, found - 1)->next));
+		/* The commit: one store inside the sequence lock. */
+		store_relaxed(link, load_relaxed(&ent(m, found - 1)->next));
 		SHMKIT_CRASH_POINT("map.del.unlinked");
 		entry_free(m, k.stripe, found);
 		store_relaxed(&st->count, load_relaxed(&st->count) - 1);
+		bucket_end(bk, v);
 	}
 	stripe_unlock(m, k.stripe);
 	return rc;
@@ -730,11 +736,11 @@ int shmkit_map_add(struct shmkit_map *m, const void *key, size_t klen,
 			goto out;
 		}
 		nv = load_relaxed(&e->data[m->kw]) + (uint64_t)delta;
-		/* In place, as a seqlock write: readers retry meanwhile. */
-		v = entry_begin(e);
+		/* In place, inside the bucket's sequence lock: one store. */
+		v = bucket_begin(&m->buckets[k.bucket]);
 		SHMKIT_CRASH_POINT("map.add.odd");
 		store_relaxed(&e->data[m->kw], nv);
-		entry_end(e, v);
+		bucket_end(&m->buckets[k.bucket], v);
 		if (result)
 			*result = (int64_t)nv;
 	}
@@ -760,17 +766,22 @@ struct snap {
 
 static int snap_bucket(struct shmkit_map *m, uint32_t b, struct snap *sn)
 {
+	struct shmkit__bucket *bk = &m->buckets[b];
 	size_t rec = 8 + (size_t)(m->kw + m->vw) * 8;
 
 	for (int tries = 0; tries < READ_RETRIES * 4; tries++) {
-		uint32_t x = load_acquire(&m->buckets[b]), steps = 0;
+		/* Acquire: pairs with bucket_end(). */
+		uint32_t s1 = load_acquire(&bk->seq), steps = 0, x;
 		int ok = 1;
 
+		if (s1 & 1)
+			continue;
+		x = load_relaxed(&bk->head);
 		sn->n = 0;
 		while (x) {
 			struct shmkit__ent *e;
 			unsigned char *r;
-			uint32_t v1, kl, vl, nx;
+			uint32_t kl, vl;
 
 			if (x > m->nents || ++steps > m->nents) {
 				ok = 0;
@@ -786,12 +797,9 @@ static int snap_bucket(struct shmkit_map *m, uint32_t b, struct snap *sn)
 				sn->cap = nc;
 			}
 			e = ent(m, x - 1);
-			/* Acquire: pairs with entry_end(). */
-			v1 = load_acquire(&e->ver);
 			kl = load_relaxed(&e->klen);
 			vl = load_relaxed(&e->vlen);
-			nx = load_relaxed(&e->next);
-			if ((v1 & 1) || kl > m->key_max || vl > m->val_max) {
+			if (kl > m->key_max || vl > m->val_max) {
 				ok = 0;
 				break;
 			}
@@ -800,16 +808,12 @@ static int snap_bucket(struct shmkit_map *m, uint32_t b, struct snap *sn)
 			memcpy(r + 4, &vl, 4);
 			get_words(r + 8, e->data, kl);
 			get_words(r + 8 + m->kw * 8, e->data + m->kw, vl);
-			/* Pairs with the release fences of writers. */
-			atomic_thread_fence(memory_order_acquire);
-			if (load_relaxed(&e->ver) != v1) {
-				ok = 0;
-				break;
-			}
 			sn->n++;
-			x = nx;
+			x = load_relaxed(&e->next);
 		}
-		if (ok)
+		/* Pairs with the release fence in bucket_begin(). */
+		atomic_thread_fence(memory_order_acquire);
+		if (ok && load_relaxed(&bk->seq) == s1)
 			return 0;
 	}
 	return -EAGAIN;
@@ -828,7 +832,7 @@ int shmkit_map_foreach(struct shmkit_map *m,
 		return -EINVAL;
 	rec = 8 + (size_t)(m->kw + m->vw) * 8;
 	for (uint32_t b = 0; b < m->nbuckets && rc == 0; b++) {
-		if (!load_relaxed(&m->buckets[b]))
+		if (!load_relaxed(&m->buckets[b].head))
 			continue;
 		rc = snap_bucket(m, b, &sn);
 		if (rc == -EAGAIN && !m->rdonly) {
@@ -902,8 +906,10 @@ int shmkit_map_check(struct shmkit_map *m)
 	}
 	for (uint32_t b = 0; b < m->nbuckets; b++) {
 		uint32_t s = b & (m->nstripes - 1);
-		uint32_t x = load_relaxed(&m->buckets[b]), steps = 0;
+		uint32_t x = load_relaxed(&m->buckets[b].head), steps = 0;
 
+		if (load_relaxed(&m->buckets[b].seq) & 1)
+			BAD("bucket sequence lock left open");
 		while (x) {
 			struct shmkit__ent *e;
 			uint32_t kl, vl;
@@ -948,7 +954,7 @@ int shmkit_map_check(struct shmkit_map *m)
 		uint32_t x = load_relaxed(&st->free_head), n = 0, cnt = 0;
 
 		for (uint32_t b = s; b < m->nbuckets; b += m->nstripes) {
-			uint32_t y = load_relaxed(&m->buckets[b]);
+			uint32_t y = load_relaxed(&m->buckets[b].head);
 
 			while (y && y <= m->nents && cnt <= m->nents) {
 				cnt++;
@@ -965,6 +971,8 @@ int shmkit_map_check(struct shmkit_map *m)
 			seen[(x - 1) / 8] |= (unsigned char)(1u << (x - 1) % 8);
 			if (load_relaxed(&ent(m, x - 1)->home) != s)
 				BAD("free entry of another stripe");
+			if (!(load_relaxed(&ent(m, x - 1)->ver) & 1))
+				BAD("free entry not marked free");
 			x = load_relaxed(&ent(m, x - 1)->next);
 		}
 		if (n != load_relaxed(&st->nfree))
@@ -1017,7 +1025,9 @@ static int geom_of(uint32_t cap, uint32_t key_max, uint32_t val_max,
 	g->stripes_off = sizeof(struct shmkit__map);
 	g->buckets_off = g->stripes_off +
 			 (uint64_t)g->nstripes * sizeof(struct shmkit__stripe);
-	g->ents_off = (g->buckets_off + (uint64_t)g->nbuckets * 4 + 63) &
+	g->ents_off = (g->buckets_off +
+		       (uint64_t)g->nbuckets * sizeof(struct shmkit__bucket) +
+		       63) &
 		      ~63ull;
 	g->nents = cap + g->nstripes;
 	g->total = g->ents_off + (uint64_t)g->nents * g->ent_size;
@@ -1039,7 +1049,8 @@ static void map_fields(struct shmkit_map *m, const struct geom *g,
 	m->seed = seed;
 	m->stripes = (struct shmkit__stripe *)(void *)(m->base +
 						       g->stripes_off);
-	m->buckets = (_Atomic uint32_t *)(void *)(m->base + g->buckets_off);
+	m->buckets =
+		(struct shmkit__bucket *)(void *)(m->base + g->buckets_off);
 	m->ents = m->base + g->ents_off;
 }
 
@@ -1088,6 +1099,7 @@ static int map_init(struct shmkit_heap *h, uint64_t off, size_t size,
 		uint32_t s = i & (m.nstripes - 1);
 		struct shmkit__stripe *st = &m.stripes[s];
 
+		store_relaxed(&ent(&m, i)->ver, 1); /* free: odd */
 		store_relaxed(&ent(&m, i)->home, s);
 		store_relaxed(&ent(&m, i)->next, load_relaxed(&st->free_head));
 		store_relaxed(&st->free_head, i + 1);

@@ -55,11 +55,21 @@ struct shmkit__stripe {
 };
 
 /*
- * Entry. Every field is written by the holder of its home stripe's lock;
- * readers load them without a lock and validate with ver:
- *   ver odd while the entry is being (re)written, bumped by 2 when it is
- *   freed; a reader that sees the same even ver before and after reading
- *   read a consistent entry of that incarnation.
+ * Bucket: a sequence lock over its chain. seq is odd while the holder of
+ * the bucket's stripe lock changes the chain or an entry linked in it;
+ * a reader that sees the same even seq before and after its walk read a
+ * consistent chain and consistent entries.
+ */
+struct shmkit__bucket {
+	_Atomic uint32_t seq;  /* w: stripe lock holder; r: readers */
+	_Atomic uint32_t head; /* entry index + 1, 0: empty */
+};
+
+/*
+ * Entry. Every field is written by the holder of its home stripe's lock
+ * (readers load them relaxed, inside their bucket's sequence lock).
+ *   ver: odd while the entry is free, even while linked (for repair and
+ *   the checker).
  * key and value follow as 8-byte words (key_max, val_max rounded up).
  */
 struct shmkit__ent {
@@ -76,6 +86,7 @@ _Static_assert(sizeof(struct shmkit__map) == 0x80, "map header");
 _Static_assert(sizeof(struct shmkit__stripe) == 0x80, "stripe");
 _Static_assert(offsetof(struct shmkit__stripe, free_head) == 0x20, "stripe");
 _Static_assert(sizeof(struct shmkit__ent) == 24, "entry header");
+_Static_assert(sizeof(struct shmkit__bucket) == 8, "bucket");
 _Static_assert(offsetof(struct shmkit__ent, data) == 24, "entry data");
 
 #endif /* SHMKIT_MAP_H */
