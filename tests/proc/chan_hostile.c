@@ -181,6 +181,9 @@ static int test(void)
 	o.max_producers = 2;
 	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
 	pp = th_spawn("producer", args, NULL);
+	/* Attached before the hostile writer starts (attach validates). */
+	while (shmkit_chan_peers(c) < 1)
+		usleep(1000);
 	ph = th_spawn("hostile", args, NULL);
 	end = th_now_ns() + RUN_NS * 11 / 10;
 	while (th_now_ns() < end) {
