@@ -181,7 +181,7 @@ static int test(void)
 		ASSERT_EQ(shmkit_obj_create(h, "plain", 10, 1, NULL, NULL,
 					    &oi),
 			  1);
-		ASSERT_ERR(shmkit_map_open(h, "plain", NULL, &m2), EPROTO);
+		ASSERT_ERR(shmkit_map_open(h, "plain", NULL, &mro), EPROTO);
 	}
 	shmkit_map_close(m2);
 	shmkit_map_close(m);

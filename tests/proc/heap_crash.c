@@ -87,7 +87,10 @@ static int worker(int argc, char **argv)
 		if (op % 97 == 96 && shmkit_heap_flush(h) < 0)
 			return 4;
 	}
-	/* Not killed: leave everything owned, as a crash would. */
+	/* Not killed: close without freeing; the owned blocks become
+	 * reclaimable, as after a crash. */
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 
@@ -103,6 +106,8 @@ static int toucher(int argc, char **argv)
 		return 2;
 	if (shmkit_heap_alloc(h, 5000, SHMKIT_HEAP_OWNED, &off) < 0)
 		return 3;
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 

@@ -34,6 +34,7 @@ static int opener(int argc, char **argv)
 	if (shmkit_heap_free(h, off) < 0)
 		return 5;
 	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 

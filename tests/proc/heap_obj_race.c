@@ -95,6 +95,8 @@ static int racer(int argc, char **argv)
 			atomic_fetch_add(&c->bad, 1);
 		atomic_store(&c->off[me][i], in.off);
 	}
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 
@@ -115,6 +117,8 @@ static int churner(int argc, char **argv)
 		if (shmkit_obj_remove(h, "crashy") < 0)
 			return 4;
 	}
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 
@@ -127,6 +131,8 @@ static int finder(int argc, char **argv)
 	if (argc < 1 || open_heap(argv[0], &seg, &h) < 0)
 		return 2;
 	shmkit_obj_find(h, "crashy", &in);
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 

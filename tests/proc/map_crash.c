@@ -120,6 +120,9 @@ static int worker(int argc, char **argv)
 		atomic_store(&lg->acked[n], nv);
 		atomic_store(&lg->pend_key, 0);
 	}
+	shmkit_map_close(m);
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 
@@ -129,10 +132,15 @@ static int checker(int argc, char **argv)
 	struct shmkit_seg *seg;
 	struct shmkit_heap *h;
 	struct shmkit_map *m;
+	int rc;
 
 	if (argc < 1 || open_map(argv[0], &seg, &h, &m) < 0)
 		return 2;
-	return shmkit_map_check(m) < 0 ? 3 : 0;
+	rc = shmkit_map_check(m) < 0 ? 3 : 0;
+	shmkit_map_close(m);
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
+	return rc;
 }
 
 static uint64_t pvals[PKEYS];

@@ -114,6 +114,9 @@ static int proc(int argc, char **argv)
 			}
 		}
 	}
+	shmkit_map_close(m);
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
 	return 0;
 }
 

@@ -41,6 +41,153 @@ static void help(void)
 		putchar('\n');               \
 	} while (0)
 
+/* ---- heap, named objects and maps: shmkit_heap(3), shmkit_map(3) ---- */
+
+#define STAT_MAX_OBJS 64
+
+struct objview {
+	int have_heap;
+	struct shmkit_heap_stats hs;
+	int nobj;
+	struct shmkit_obj_info obj[STAT_MAX_OBJS];
+	int is_map[STAT_MAX_OBJS];
+	struct shmkit_map_stats ms[STAT_MAX_OBJS];
+};
+
+static int objview_add(const struct shmkit_obj_info *oi, void *arg)
+{
+	struct objview *v = arg;
+
+	if (v->nobj < STAT_MAX_OBJS)
+		v->obj[v->nobj++] = *oi;
+	return 0;
+}
+
+/* Open the segment read-only (no slot, no writes) and read the heap's
+ * and every map's statistics. Leaves v empty if there is no heap. */
+static void objview_load(const struct shmkit_seg_info *in,
+			 struct objview *v)
+{
+	struct shmkit_seg_opts so = {.sz = sizeof(so),
+				     .mode = 0777,
+				     .flags = SHMKIT_SEG_RDONLY |
+					      SHMKIT_SEG_ANY_OWNER};
+	struct shmkit_seg *seg = NULL;
+	struct shmkit_heap *h = NULL;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (in->state != SHMKIT_STATE_OK)
+		return;
+	rc = in->kind == SHMKIT_SEG_FILE
+		     ? shmkit_seg_open_file(in->path, &so, &seg)
+		     : shmkit_seg_open(in->name, &so, &seg);
+	if (rc < 0)
+		return;
+	v->hs.sz = sizeof(v->hs);
+	if (shmkit_heap_open(seg, NULL, &h) == 0 &&
+	    shmkit_heap_stats(h, &v->hs) == 0) {
+		v->have_heap = 1;
+		shmkit_obj_list(h, objview_add, v);
+		for (int i = 0; i < v->nobj; i++) {
+			struct shmkit_map *m;
+
+			if (v->obj[i].kind != SHMKIT_OBJ_KIND_MAP ||
+			    shmkit_map_open(h, v->obj[i].name, NULL, &m) < 0)
+				continue;
+			v->ms[i].sz = sizeof(v->ms[i]);
+			v->is_map[i] = shmkit_map_stats(m, &v->ms[i]) == 0;
+			shmkit_map_close(m);
+		}
+	}
+	shmkit_heap_close(h);
+	shmkit_seg_close(seg);
+}
+
+static void objview_text(const struct objview *v)
+{
+	char a[32], b[32], c[32];
+
+	if (!v->have_heap)
+		return;
+	cli_human_size(v->hs.free_bytes, a, sizeof(a));
+	cli_human_size(v->hs.heap_bytes, b, sizeof(b));
+	cli_human_size(v->hs.largest_free, c, sizeof(c));
+	LINE("Heap", "%s of %s free (largest block %s)", a, b, c);
+	cli_human_size(v->hs.used_bytes, a, sizeof(a));
+	cli_human_size(v->hs.cached_bytes, b, sizeof(b));
+	LINE("Heap use", "%llu blocks (%s) used, %llu (%s) cached, "
+	     "%u handles, %llu repairs",
+	     (unsigned long long)v->hs.used_blocks, a,
+	     (unsigned long long)v->hs.cached_blocks, b,
+	     (unsigned)v->hs.owners, (unsigned long long)v->hs.repairs);
+	for (int i = 0; i < v->nobj; i++) {
+		const struct shmkit_obj_info *o = &v->obj[i];
+
+		cli_human_size(o->size, a, sizeof(a));
+		if (v->is_map[i])
+			LINE("Object", "%s: map, %s, %llu of %llu keys (key "
+			     "<= %u, value <= %u bytes), %u stripes, %llu "
+			     "repairs",
+			     o->name, a, (unsigned long long)v->ms[i].count,
+			     (unsigned long long)v->ms[i].capacity,
+			     (unsigned)v->ms[i].key_max,
+			     (unsigned)v->ms[i].val_max,
+			     (unsigned)v->ms[i].stripes,
+			     (unsigned long long)v->ms[i].repairs);
+		else
+			LINE("Object", "%s: kind %u, %s at offset %llu",
+			     o->name, (unsigned)o->kind, a,
+			     (unsigned long long)o->off);
+	}
+}
+
+static void objview_json(struct cli_json *j, const struct objview *v)
+{
+	if (!v->have_heap) {
+		cli_json_null(j, "heap");
+		cli_json_arr_begin(j, "objects");
+		cli_json_arr_end(j);
+		return;
+	}
+	cli_json_obj_begin(j, "heap");
+	cli_json_uint(j, "heap_bytes", v->hs.heap_bytes);
+	cli_json_uint(j, "free_bytes", v->hs.free_bytes);
+	cli_json_uint(j, "free_blocks", v->hs.free_blocks);
+	cli_json_uint(j, "largest_free", v->hs.largest_free);
+	cli_json_uint(j, "used_bytes", v->hs.used_bytes);
+	cli_json_uint(j, "used_blocks", v->hs.used_blocks);
+	cli_json_uint(j, "cached_bytes", v->hs.cached_bytes);
+	cli_json_uint(j, "cached_blocks", v->hs.cached_blocks);
+	cli_json_uint(j, "handles", v->hs.owners);
+	cli_json_uint(j, "repairs", v->hs.repairs);
+	cli_json_obj_end(j);
+	cli_json_arr_begin(j, "objects");
+	for (int i = 0; i < v->nobj; i++) {
+		const struct shmkit_obj_info *o = &v->obj[i];
+
+		cli_json_obj_begin(j, NULL);
+		cli_json_str(j, "name", o->name);
+		cli_json_str(j, "type", v->is_map[i] ? "map" : "object");
+		cli_json_uint(j, "kind", o->kind);
+		cli_json_uint(j, "size", o->size);
+		cli_json_uint(j, "offset", o->off);
+		if (v->is_map[i]) {
+			cli_json_obj_begin(j, "map");
+			cli_json_uint(j, "keys", v->ms[i].count);
+			cli_json_uint(j, "capacity", v->ms[i].capacity);
+			cli_json_uint(j, "key_max", v->ms[i].key_max);
+			cli_json_uint(j, "value_max", v->ms[i].val_max);
+			cli_json_uint(j, "buckets", v->ms[i].buckets);
+			cli_json_uint(j, "stripes", v->ms[i].stripes);
+			cli_json_uint(j, "repairs", v->ms[i].repairs);
+			cli_json_obj_end(j);
+		}
+		cli_json_obj_end(j);
+	}
+	cli_json_arr_end(j);
+}
+
 static void print_text(const struct shmkit_seg_info *in)
 {
 	char a[128], b[128];
@@ -95,6 +242,15 @@ static void print_text(const struct shmkit_seg_info *in)
 		cli_iso_time(u->attach_realtime_ns, b, sizeof(b));
 		printf("  pid %-8d uid %-6u %-12s attached %s\n", (int)u->pid,
 		       (unsigned)u->uid, a, b);
+	}
+	{
+		struct objview *v = malloc(sizeof(*v));
+
+		if (v) {
+			objview_load(in, v);
+			objview_text(v);
+			free(v);
+		}
 	}
 }
 
@@ -169,6 +325,15 @@ static void print_json(const struct shmkit_seg_info *in)
 		cli_json_obj_end(&j);
 	}
 	cli_json_arr_end(&j);
+	{
+		struct objview *v = malloc(sizeof(*v));
+
+		if (v) {
+			objview_load(in, v);
+			objview_json(&j, v);
+			free(v);
+		}
+	}
 	cli_json_obj_end(&j);
 	cli_json_end(&j);
 }

@@ -18,6 +18,7 @@
 	X(rm, "remove named segments")                              \
 	X(gc, "remove stale segments (scoped with all users dead, " \
 	      "half-created)")                                      \
+	X(kv, "put, get, delete and list keys in a shared map")     \
 	X(doctor, "check the system for shared-memory problems")         \
 	X(send, "copy standard input into a channel")                  \
 	X(recv, "copy a channel to standard output")
