@@ -342,9 +342,10 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 		if (tid == 0) {
 			if (unlikely(w != 0))
 				return -EBADMSG; /* unlock writes exactly 0 */
-			/* Acquire: pairs with the release CAS in unlock. */
+			/* Acquire: pairs with the release CAS in unlock.
+			 * Release: see lock_inner(). */
 			if (atomic_compare_exchange_weak_explicit(
-				    &m->word, &w, want, memory_order_acquire,
+				    &m->word, &w, want, memory_order_acq_rel,
 				    memory_order_relaxed)) {
 				SHMKIT_CRASH_POINT("sync.mutex.lock.acquired");
 				return 0;
@@ -372,16 +373,20 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 		}
 		if (now - since >= live || (now >= deadline && !checked)) {
 			checked = 1;
+			/* Pairs with the release of the owner's lock CAS
+			 * (lock_inner()): w was read from it or from a later
+			 * RMW in its release sequence (WAITERS). */
+			atomic_thread_fence(memory_order_acquire);
 			if (!owner_alive(seg, w)) {
-				/* Keep WAITERS: others may sleep. Acquire
-				 * pairs with whatever the dead owner
-				 * released before it died. */
+				/* Keep WAITERS: others may sleep. Acq_rel:
+				 * acquire pairs with what the dead owner
+				 * released; release as in lock_inner(). */
 				uint64_t nw = me | SHMKIT__M_INCONS |
 					      SHMKIT__M_WAITERS;
 
 				if (atomic_compare_exchange_strong_explicit(
 					    &m->word, &w, nw,
-					    memory_order_acquire,
+					    memory_order_acq_rel,
 					    memory_order_relaxed)) {
 					atomic_fetch_add_explicit(
 						&m->recoveries, 1,
@@ -421,9 +426,17 @@ static inline int lock_inner(const struct shmkit_seg *seg,
 {
 	uint64_t exp = 0;
 
-	/* Acquire: pairs with the release CAS in unlock_inner(). */
+	/*
+	 * Acquire: pairs with the release CAS in unlock_inner(), so the last
+	 * critical section happens before ours. Release: pairs with the
+	 * acquire fence before owner_alive() in lock_slow(); a checker that
+	 * reads our identity from the word then sees our attachment slot's
+	 * pid and attach_ns as we wrote them at attach (relaxed stores in
+	 * seg_attach()), not the previous attacher's, and cannot take our
+	 * lock for a dead one's. Free on x86 (every RMW is a full barrier).
+	 */
 	if (likely(atomic_compare_exchange_strong_explicit(
-		    &m->word, &exp, me, memory_order_acquire,
+		    &m->word, &exp, me, memory_order_acq_rel,
 		    memory_order_relaxed))) {
 		SHMKIT_CRASH_POINT("sync.mutex.lock.acquired");
 		return 0;
@@ -451,9 +464,9 @@ int shmkit_mutex_trylock(struct shmkit_seg *seg, struct shmkit_mutex *mp)
 	if (unlikely(rc < 0))
 		return rc;
 	me = self_word(seg);
-	/* Acquire: pairs with the release CAS in unlock_inner(). */
+	/* Acq_rel: as in lock_inner(). */
 	if (atomic_compare_exchange_strong_explicit(&m->word, &w, me,
-						    memory_order_acquire,
+						    memory_order_acq_rel,
 						    memory_order_relaxed)) {
 		SHMKIT_CRASH_POINT("sync.mutex.lock.acquired");
 		return 0;
