@@ -525,6 +525,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--signal-only") == 0 &&
 			   i + 1 < argc) {
 			signal_only = atol(argv[++i]);
+			if (signal_only < 1)
+				usage();
 		} else {
 			usage();
 		}
