@@ -17,8 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /*
@@ -36,16 +38,25 @@
 
 /* Fork generation: a handle is usable only in the process that made it. */
 static atomic_uint fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
+/* This process receives membarrier(GLOBAL_EXPEDITED) barriers, and can
+ * issue them: its producers may commit without a fence (see below). */
+static atomic_int asym_ok;
 
 static void on_fork_child(void)
 {
 	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
 }
 
-static void fork_init(void)
+static void proc_init(void)
 {
 	pthread_atfork(NULL, NULL, on_fork_child);
+	/* Registration is per process and survives exec's absence only:
+	 * a forked child inherits it. SHMKIT_CHAN_FENCE=1 disables it. */
+	if (!getenv("SHMKIT_CHAN_FENCE") &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+		    0, 0) == 0)
+		store_relaxed(&asym_ok, 1);
 }
 
 int shmkit__chan_check(const struct shmkit_chan *ch,
@@ -211,7 +222,7 @@ static struct shmkit_chan *chan_alloc(struct shmkit_seg *seg,
 
 	if (!ch)
 		return NULL;
-	pthread_once(&fork_once, fork_init);
+	pthread_once(&proc_once, proc_init);
 	ch->seg = seg;
 	ch->fd = seg->fd;
 	ch->role = role;
@@ -373,6 +384,15 @@ static int attach_producer(struct shmkit_chan *ch)
 	/* A dead predecessor may have left its sleep flag up. */
 	store_relaxed(&l->tx_sleep, 0);
 	store_relaxed(&l->pid, (int32_t)getpid());
+	ch->asym = load_relaxed(&asym_ok);
+	store_relaxed(&l->flags, ch->asym ? SHMKIT_LANE_ASYM : 0);
+	/*
+	 * Pairs with the fence in shmkit__chan_rx_barrier(): a waiter that
+	 * announced itself before this fence is seen by every later P3 of
+	 * ours; one that announces after it reads our flag and issues the
+	 * membarrier. Either way our fence-less commits are covered.
+	 */
+	fence_seq_cst();
 	atomic_fetch_add_explicit(&l->claims, 1, memory_order_relaxed);
 	/* Pairs with the acquire load of state in shmkit__chan_eos(). */
 	store_release(&l->state, SHMKIT_CHAN_PEER_ATTACHED);
@@ -570,14 +590,62 @@ static void wake_tx(struct shmkit_chan_lane *l)
 	shmkit__futex_wake(&l->tx_seq, 1);
 }
 
-/* Producer side of the handshake after a commit (P2-P5). */
+/*
+ * The fence at P2 costs more than it seems: it waits for the tail store,
+ * which needs the tail's cache line back from a consumer that polls it,
+ * so every send pays a full cache-line round trip. Where the kernel has
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), the producer instead
+ * keeps only a compiler barrier at P2 and the waiter, whose side is the
+ * slow path anyway, adds membarrier() after its fence at W2 (the
+ * asymmetric fence of userspace RCU and Folly). The system call returns
+ * only once every running thread of every registered process has passed
+ * a point where its memory accesses are in program order (a thread not
+ * running is at such a point). For a producer thread, let B be that
+ * point: if B comes before P1, then P3 (after B) sees W1 (before the
+ * call); if B comes after P3, then P1 (before B) is visible to W4 (after
+ * the call); if B falls between, both hold. So again either the waiter
+ * sees the tail or the producer sees the waiter. A producer uses this
+ * only if its process registered (lane flag SHMKIT_LANE_ASYM), and a
+ * waiter issues the barrier only when an attached lane has that flag;
+ * if a waiter cannot issue it, it sleeps in short slices instead.
+ */
 static inline void prod_notify(struct shmkit_chan *ch)
 {
 	/* P2: orders the tail store before the load of rx_sleepers; pairs
-	 * with the fence in shmkit__chan_sleep_rx() (W2). */
-	fence_seq_cst();
+	 * with the fence (and membarrier) in shmkit__chan_rx_barrier(). */
+	if (likely(ch->asym))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		fence_seq_cst();
 	if (unlikely(load_relaxed(&ch->hdr->rx_sleepers)))
 		shmkit__chan_wake_rx(ch->hdr);
+}
+
+/* Slice cap for a waiter that could not issue a needed membarrier. */
+#define ASYM_FALLBACK_SLICE_NS 1000000ull
+
+/*
+ * W2. Returns the longest the waiter may then sleep: the caller's slice,
+ * or ASYM_FALLBACK_SLICE_NS if a fence-less producer is attached and the
+ * barrier could not be issued (a lost wake-up then costs that much).
+ */
+uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *ch, uint64_t slice_ns)
+{
+	/* Pairs with P2 in prod_notify(): the fence, or the compiler
+	 * barrier there plus the membarrier here. */
+	fence_seq_cst();
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		if (!(load_relaxed(&ch->lanes[i].flags) & SHMKIT_LANE_ASYM))
+			continue;
+		if (load_relaxed(&asym_ok) &&
+		    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0,
+			    0) == 0)
+			return slice_ns;
+		return slice_ns < ASYM_FALLBACK_SLICE_NS
+			       ? slice_ns
+			       : ASYM_FALLBACK_SLICE_NS;
+	}
+	return slice_ns;
 }
 
 /*
@@ -1234,8 +1302,8 @@ int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 	int any;
 
 	atomic_fetch_add_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
-	/* W2: pairs with the fence in prod_notify() (P2). */
-	fence_seq_cst();
+	/* W2: pairs with P2 in prod_notify(). */
+	slice_ns = shmkit__chan_rx_barrier(ch, slice_ns);
 	/* W3: pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&h->rx_seq);
 	any = cons_any(ch);

@@ -19,8 +19,14 @@
 /* "SHMKCHAN" read as a little-endian u64. */
 #define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
 /* Format of the structures below; independent of the segment layout. */
-#define SHMKIT_CHAN_FORMAT 1u
+#define SHMKIT_CHAN_FORMAT 3u
 #define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
+
+/*
+ * lane.flags: this producer commits without a fence and relies on the
+ * waiters' membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (see chan.c).
+ */
+#define SHMKIT_LANE_ASYM 0x1u
 
 /* Lane and consumer state hints (lane.state, hdr.cons_state). */
 #define SHMKIT_CHAN_PEER_NONE 0u     /* never attached */
@@ -87,13 +93,11 @@ struct shmkit_chan_hdr {
  * SHMKIT_LOCK_OBJ(segment offset of the lane).
  */
 struct shmkit_chan_lane {
-	/* Line 0: producer, hot. */
+	/* Line 0: producer, hot: written once per commit. */
 	_Atomic uint64_t tail;	   /* 0x00 bytes committed. w: producer
 				    * (release, the commit); r: consumer
 				    * (acquire) */
-	_Atomic uint32_t tx_sleep; /* 0x08 1 while the producer waits for
-				    * space. w: producer; r: consumer */
-	uint8_t pad0[52];
+	uint8_t pad0[56];
 	/* Line 1: consumer, hot. */
 	_Atomic uint64_t head;	   /* 0x40 bytes consumed and released.
 				    * w: consumer (release); r: producer
@@ -106,13 +110,20 @@ struct shmkit_chan_lane {
 				    * release) to wake the producer; r:
 				    * producer (acquire) before sleeping */
 	uint8_t pad1[44];
-	/* Line 2: producer identity (cold). */
+	/* Line 2: producer, cold (written only when it waits or attaches),
+	 * so that the consumer's look at tx_sleep on every release does not
+	 * pull the line the producer writes tail into. */
 	_Atomic uint32_t state;	   /* 0x80 SHMKIT_CHAN_PEER_*. w: producer
 				    * (release); r: consumer, hint only */
 	_Atomic uint32_t claims;   /* 0x84 producers ever attached here.
 				    * w: producer at claim; r: consumer */
 	_Atomic int32_t pid;	   /* 0x88 informational */
-	uint8_t pad2[52];
+	_Atomic uint32_t tx_sleep; /* 0x8c 1 while the producer waits for
+				    * space. w: producer; r: consumer */
+	_Atomic uint32_t flags;	   /* 0x90 SHMKIT_LANE_*. w: producer at
+				    * claim (before state, release); r:
+				    * consumer-side waiters */
+	uint8_t pad2[44];
 	uint8_t reserved[64];	   /* 0xc0 zero */
 };
 
@@ -125,6 +136,8 @@ _Static_assert(sizeof(struct shmkit_chan_lane) == 256, "lane size");
 _Static_assert(offsetof(struct shmkit_chan_lane, head) == 0x40, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x50, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, tx_sleep) == 0x8c, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");
 
 /* Consumer-private view of one lane. */
@@ -154,6 +167,7 @@ struct shmkit_chan {
 	unsigned fork_gen;    /* fork generation at open */
 	uint64_t spin_ns;     /* adaptive spin budget */
 	uint64_t live_next_ns; /* earliest next liveness check */
+	int asym;	      /* producer: commits without a fence */
 	char *name;
 	/* Producer. */
 	int lane;
@@ -224,6 +238,13 @@ int shmkit__chan_cons_eos(struct shmkit_chan *ch);
 int shmkit__chan_any(struct shmkit_chan *ch);
 /* Consumer: publish what the last call handed out, then any(). */
 int shmkit__chan_ready(struct shmkit_chan *ch);
+/*
+ * Waiter side of the wake-up handshake, after announcing itself in
+ * rx_sleepers and before re-checking the tails: a seq_cst fence, plus a
+ * process-wide barrier when a producer of the channel commits without
+ * one. Returns slice_ns, or less if that barrier was needed and failed.
+ */
+uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *ch, uint64_t slice_ns);
 /* One announced sleep on rx_seq; 1 if something was there instead. */
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns);
 /* Readiness descriptor (chan_wait.c): re-arm after -EAGAIN; stop. */

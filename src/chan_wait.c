@@ -122,8 +122,9 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 		for (unsigned i = 0; i < n; i++)
 			atomic_fetch_add_explicit(&chans[i]->hdr->rx_sleepers,
 						  1, memory_order_relaxed);
-		/* Pairs with the fence after each producer's commit. */
-		fence_seq_cst();
+		/* Pairs with P2 of each producer's commit (chan.c). */
+		for (unsigned i = 0; i < n; i++)
+			slice = shmkit__chan_rx_barrier(chans[i], slice);
 		for (unsigned i = 0; i < n; i++) {
 			words[i] = &chans[i]->hdr->rx_seq;
 			/* Pairs with the release fetch_add of the waker. */
@@ -195,7 +196,7 @@ static void *helper_main(void *arg)
 {
 	struct shmkit_chan *ch = arg;
 	struct shmkit_chan_hdr *h = ch->hdr;
-	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now;
+	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now, slice;
 	uint32_t s, claims;
 	unsigned dead;
 	int ready;
@@ -234,12 +235,11 @@ static void *helper_main(void *arg)
 		atomic_fetch_add_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
 		/* The waiter half of the handshake in chan.c. */
-		fence_seq_cst();
+		slice = shmkit__chan_rx_barrier(
+			ch, live_next > now ? live_next - now : HELPER_LIVE_NS);
 		s = load_acquire(&h->rx_seq);
 		if (!helper_any(ch, heads) && !load_acquire(&ch->fd_stop))
-			shmkit__futex_wait(&h->rx_seq, s,
-					   live_next > now ? live_next - now
-							   : HELPER_LIVE_NS);
+			shmkit__futex_wait(&h->rx_seq, s, slice);
 		atomic_fetch_sub_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
 	}

@@ -354,7 +354,10 @@ static int consumer_case(const char *point, long n)
 		fill(m, seq);
 		rc = shmkit_chan_send(p, m, len_of(seq), 100000000);
 		if (rc == 0) {
-			seq++;
+			/* Pause now and then: the consumer runs dry and
+			 * sleeps (its sleep is a crash point too). */
+			if (++seq % 100 == 50)
+				usleep(3000);
 			continue;
 		}
 		ASSERT_TRUE(rc == -ETIMEDOUT || rc == -ECONNRESET);

@@ -97,7 +97,11 @@ static void round_once(unsigned victim, uint32_t count)
 		snprintf(id, sizeof(id), "%u", i);
 		const char *args[] = {ch, rep, id, cnt, NULL};
 
-		pids[i] = th_spawn("producer", args, NULL);
+		/* Half the producers commit with a fence, half rely on the
+		 * consumer's membarrier (where the kernel has it). */
+		const char *env[] = {"SHMKIT_CHAN_FENCE=1", NULL};
+
+		pids[i] = th_spawn("producer", args, i % 2 ? env : NULL);
 	}
 	/* All attached before any can finish (their lanes fill up), so the
 	 * stream does not end between two of them. */
