@@ -174,6 +174,8 @@ static inline uint64_t blk_bytes(uint32_t size_g)
 
 /* ------------------------------------------------------------ TLSF lists */
 
+#define SL_BITS ((1u << SHMKIT__NSL) - 1)
+
 static inline void mapping(uint32_t n, int *fl, int *sl)
 {
 	int f;
@@ -266,7 +268,9 @@ static int64_t list_find(struct shmkit_heap *h, uint32_t n, uint32_t *size_g)
 	mapping((uint32_t)r, &fl, &sl);
 	if (fl >= SHMKIT__NFL)
 		return 0;
-	slmap = load_relaxed(&hp->sl_bitmap[fl]) & (~0u << sl);
+	/* Bits beyond the lists are a peer's scribbles: ignored here, the
+	 * checker reports them. */
+	slmap = load_relaxed(&hp->sl_bitmap[fl]) & (~0u << sl) & SL_BITS;
 	if (!slmap) {
 		flmap = fl + 1 >= 32 ? 0
 				     : load_relaxed(&hp->fl_bitmap) &
@@ -276,7 +280,7 @@ static int64_t list_find(struct shmkit_heap *h, uint32_t n, uint32_t *size_g)
 		fl = __builtin_ctz(flmap);
 		if (fl >= SHMKIT__NFL)
 			return -EBADMSG;
-		slmap = load_relaxed(&hp->sl_bitmap[fl]);
+		slmap = load_relaxed(&hp->sl_bitmap[fl]) & SL_BITS;
 		if (!slmap)
 			return -EBADMSG;
 	}
@@ -1289,7 +1293,8 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 	if (flm) {
 		int fl = 31 - __builtin_clz(flm);
 		uint32_t slm = fl < SHMKIT__NFL
-				       ? load_relaxed(&hp->sl_bitmap[fl])
+				       ? load_relaxed(&hp->sl_bitmap[fl]) &
+						 SL_BITS
 				       : 0;
 
 		if (slm) {
@@ -1372,6 +1377,8 @@ static int check_locked(struct shmkit_heap *h)
 	for (int fl = 0; fl < SHMKIT__NFL; fl++) {
 		uint32_t slm = load_relaxed(&hp->sl_bitmap[fl]);
 
+		if (slm & ~SL_BITS)
+			BAD("second-level bitmap beyond the lists");
 		if (!!slm != !!(load_relaxed(&hp->fl_bitmap) & 1u << fl))
 			BAD("first-level bitmap");
 		for (int sl = 0; sl < SHMKIT__NSL; sl++) {
@@ -1444,7 +1451,9 @@ int shmkit_heap_walk(struct shmkit_heap *h,
 		struct shmkit_heap_block bi;
 		uint32_t sz, tag, r;
 
-		if (blk_get(h, off, &sz, &tag) < 0) {
+		if (blk_get(h, off, &sz, &tag) < 0 ||
+		    (tag & SHMKIT__B_STATE) < SHMKIT__B_FREE ||
+		    (tag & SHMKIT__B_STATE) > SHMKIT__B_CACHED) {
 			rc = -EBADMSG;
 			break;
 		}
