@@ -183,7 +183,8 @@ static double floor_parent(void *arg)
 	wait_child();
 	t0 = now_ns();
 	for (i = 1; i <= n; i++) {
-		atomic_store_explicit(&sh->a, (uint64_t)i, memory_order_release);
+		atomic_store_explicit(&sh->a, (uint64_t)i,
+				      memory_order_release);
 		while (atomic_load_explicit(&sh->b, memory_order_acquire) !=
 		       (uint64_t)i)
 			relax();
@@ -206,14 +207,14 @@ static void floor_child(void *arg)
 	for (long i = 1; i <= n; i++) {
 		uint64_t v;
 
-		while ((v = atomic_load_explicit(&sh->a,
-						 memory_order_acquire)) !=
-		       (uint64_t)i) {
+		while ((v = atomic_load_explicit(
+				&sh->a, memory_order_acquire)) != (uint64_t)i) {
 			if (v == STOP)
 				return;
 			relax();
 		}
-		atomic_store_explicit(&sh->b, (uint64_t)i, memory_order_release);
+		atomic_store_explicit(&sh->b, (uint64_t)i,
+				      memory_order_release);
 	}
 }
 
@@ -237,8 +238,8 @@ static double ring_parent(void *arg)
 	t0 = now_ns();
 	while (head < (uint64_t)n) {
 		if (head == tail_cache) {
-			tail_cache = atomic_load_explicit(
-				&sh->ring_tail, memory_order_acquire);
+			tail_cache = atomic_load_explicit(&sh->ring_tail,
+							  memory_order_acquire);
 			if (head == tail_cache) {
 				relax();
 				continue;
@@ -264,8 +265,8 @@ static void ring_child(void *arg)
 	child_ready();
 	while (tail < (uint64_t)n) {
 		if (tail - head_cache == RSLOTS) {
-			head_cache = atomic_load_explicit(
-				&sh->ring_head, memory_order_acquire);
+			head_cache = atomic_load_explicit(&sh->ring_head,
+							  memory_order_acquire);
 			if (tail - head_cache == RSLOTS) {
 				relax();
 				continue;
@@ -490,8 +491,8 @@ static void chpp_child(void *arg)
 
 	child_ready();
 	for (long i = 0; i < n; i++) {
-		int rc = shmkit_chan_recv(in, m, MSG, NULL,
-					  SHMKIT_CHAN_FOREVER);
+		int rc =
+			shmkit_chan_recv(in, m, MSG, NULL, SHMKIT_CHAN_FOREVER);
 
 		if (rc < 0)
 			die("recv", rc);
@@ -733,8 +734,7 @@ static int section(const char *name)
 	return !only || strcmp(only, name) == 0;
 }
 
-static void row(const char *what, double v, const char *unit,
-		const char *note)
+static void row(const char *what, double v, const char *unit, const char *note)
 {
 	printf("  %-44s %12.1f %-6s %s\n", what, v, unit, note ? note : "");
 	fflush(stdout);
@@ -828,8 +828,8 @@ static void sec_big(void)
 	for (int i = 0; i < 4; i++) {
 		zc[i] = (struct stream_arg){2, sizes[i],
 					    quick ? 200000 : 1000000};
-		m[1 + i] = (struct meas){chstream_parent, chstream_child,
-					 &zc[i], 0, 1, 0};
+		m[1 + i] = (struct meas){
+			chstream_parent, chstream_child, &zc[i], 0, 1, 0};
 	}
 	for (int i = 0; i < r; i++)
 		mc[i] = memcpy_bw(1u << 20, quick ? 500 : 2000);
@@ -855,7 +855,7 @@ static void sec_idle(void)
 {
 	int secs = quick ? 1 : 3;
 	struct meas m = {idle_parent, idle_child, (void *)(intptr_t)secs,
-			 0, 1, 0};
+			 0,	      1,	  0};
 	char note[160];
 
 	printf("\nidle receiver (blocked in recv, no traffic)\n");
@@ -887,9 +887,9 @@ static void sec_hog(void)
 	measure(hog, 4);
 	hog_stop(pid);
 	chans_remove();
-	static const char *const what[] = {
-		"shmkit, pinned", "shmkit, unpinned",
-		"busy-polling floor, pinned", "busy-polling floor, unpinned"};
+	static const char *const what[] = {"shmkit, pinned", "shmkit, unpinned",
+					   "busy-polling floor, pinned",
+					   "busy-polling floor, unpinned"};
 	for (int i = 0; i < 4; i++) {
 		char w[64];
 

@@ -528,9 +528,8 @@ SHMKIT_API int shmkit_chan_send(struct shmkit_chan *ch, const void *msg,
  * The returned message counts as processed at the next call on this
  * handle (or close): a crash before that redelivers it, flagged.
  */
-SHMKIT_API int shmkit_chan_recv(struct shmkit_chan *ch, void *buf,
-				size_t cap, uint32_t *flags,
-				int64_t timeout_ns);
+SHMKIT_API int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
+				uint32_t *flags, int64_t timeout_ns);
 
 /*
  * Zero-copy send: reserve room for up to len bytes and get a pointer to
@@ -588,9 +587,8 @@ SHMKIT_API int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns);
  * error). Sets bit i of *ready (may be NULL) for each ready handle and
  * returns how many are ready; -EAGAIN / -ETIMEDOUT if none, -EINVAL.
  */
-SHMKIT_API int shmkit_chan_select(struct shmkit_chan *const *chans,
-				  unsigned n, uint64_t *ready,
-				  int64_t timeout_ns);
+SHMKIT_API int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
+				  uint64_t *ready, int64_t timeout_ns);
 
 /*
  * Consumer: a descriptor that polls readable when the channel may have a
@@ -614,10 +612,10 @@ struct shmkit_chan_info {
 	uint64_t capacity_bytes; /* per lane */
 	uint64_t max_msg_bytes;
 	uint32_t max_producers;
-	uint32_t producers;	 /* attached now */
-	uint32_t consumer;	 /* 1 if a consumer is attached */
-	uint32_t lane;		 /* a producer handle's lane, else 0 */
-	uint64_t queued_bytes;	 /* committed, not yet released (framed) */
+	uint32_t producers;    /* attached now */
+	uint32_t consumer;     /* 1 if a consumer is attached */
+	uint32_t lane;	       /* a producer handle's lane, else 0 */
+	uint64_t queued_bytes; /* committed, not yet released (framed) */
 };
 SHMKIT_API int shmkit_chan_info(struct shmkit_chan *ch,
 				struct shmkit_chan_info *info);

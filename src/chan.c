@@ -54,13 +54,12 @@ static void proc_init(void)
 	/* Registration is per process and survives exec's absence only:
 	 * a forked child inherits it. SHMKIT_CHAN_FENCE=1 disables it. */
 	if (!getenv("SHMKIT_CHAN_FENCE") &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-		    0, 0) == 0)
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+		    0) == 0)
 		store_relaxed(&asym_ok, 1);
 }
 
-int shmkit__chan_check(const struct shmkit_chan *ch,
-		       enum shmkit_chan_role role)
+int shmkit__chan_check(const struct shmkit_chan *ch, enum shmkit_chan_role role)
 {
 	if (unlikely(!ch || ch->role != role))
 		return -EINVAL;
@@ -146,7 +145,8 @@ static void geom_layout(struct geom *g)
 	g->lane_off = sizeof(struct shmkit_chan_hdr);
 	g->ring_off = (g->lane_off +
 		       (uint64_t)g->nlanes * sizeof(struct shmkit_chan_lane) +
-		       SHMKIT_PAGE - 1) & ~(uint64_t)(SHMKIT_PAGE - 1);
+		       SHMKIT_PAGE - 1) &
+		      ~(uint64_t)(SHMKIT_PAGE - 1);
 	g->total = g->ring_off + (uint64_t)g->nlanes * g->ring_size;
 }
 
@@ -206,8 +206,8 @@ static int opts_check(const struct shmkit_chan_opts *o, uint32_t *flags)
 		return -EINVAL;
 	if (o->mode & ~0777u)
 		return -EINVAL;
-	if (o->sz >= offsetof(struct shmkit_chan_opts, reserved) +
-			     sizeof(o->reserved)) {
+	if (o->sz >=
+	    offsetof(struct shmkit_chan_opts, reserved) + sizeof(o->reserved)) {
 		if ((o->flags & ~SHMKIT_CHAN_SCOPED) || o->reserved)
 			return -EINVAL;
 		*flags = o->flags;
@@ -244,8 +244,8 @@ static void chan_set_geom(struct shmkit_chan *ch, const struct geom *g)
 	ch->lanes = (struct shmkit_chan_lane *)((char *)ch->hdr + g->lane_off);
 	ch->rings = (unsigned char *)ch->hdr + g->ring_off;
 	ch->lock_base = (int64_t)((char *)ch->lanes - (char *)ch->seg->hdr);
-	ch->lock_cons = (int64_t)((char *)&ch->hdr->cons_state -
-				  (char *)ch->seg->hdr);
+	ch->lock_cons =
+		(int64_t)((char *)&ch->hdr->cons_state - (char *)ch->seg->hdr);
 }
 
 /*
@@ -755,15 +755,14 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
  * lane in *dead, the lane's claim count in *claims).
  */
 int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
-		     size_t stride, int probe, unsigned *dead,
-		     uint32_t *claims)
+		     size_t stride, int probe, unsigned *dead, uint32_t *claims)
 {
 	int claimed = 0, busy = 0;
 
 	for (unsigned i = 0; i < ch->nlanes; i++) {
 		struct shmkit_chan_lane *l = &ch->lanes[i];
-		uint64_t head = *(const uint64_t *)((const char *)heads +
-						    i * stride);
+		uint64_t head =
+			*(const uint64_t *)((const char *)heads + i * stride);
 		uint32_t n = load_relaxed(&l->claims);
 		uint64_t t;
 		int died = 0;
@@ -1104,8 +1103,7 @@ struct rec {
  * record word's tag, kind and length against the committed bytes and the
  * ring end. At most one pad precedes a message, so this never loops.
  */
-static inline int lane_next(struct shmkit_chan *ch, unsigned i,
-			    struct rec *m)
+static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
 {
 	struct shmkit__cons_lane *c = &ch->cl[i];
 	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
@@ -1347,7 +1345,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		}
 	}
 	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
-						      : ch->spin_ns / 2;
+						    : ch->spin_ns / 2;
 	for (;;) {
 		rc = cons_end(ch);
 		if (rc < 0)
@@ -1388,8 +1386,8 @@ int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
 	}
 }
 
-int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr,
-		     uint32_t *flags, int64_t timeout_ns)
+int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr, uint32_t *flags,
+		     int64_t timeout_ns)
 {
 	uint64_t deadline = 0;
 	struct rec m;
@@ -1477,7 +1475,8 @@ int shmkit_chan_recv_batch(struct shmkit_chan *ch, struct shmkit_chan_msg *msgs,
 		if (m.len > msgs[k].cap || (m.len && !msgs[k].buf)) {
 			ch->cl[i].head = m.head;
 			if (k == 0)
-				return m.len > msgs[k].cap ? -EMSGSIZE : -EINVAL;
+				return m.len > msgs[k].cap ? -EMSGSIZE
+							   : -EINVAL;
 			break;
 		}
 		cons_mark(ch, (unsigned)i, m.end);
@@ -1578,7 +1577,8 @@ void shmkit_chan_close(struct shmkit_chan *ch)
 		fence_seq_cst(); /* as prod_notify(): state, then sleepers */
 		if (load_relaxed(&ch->hdr->rx_sleepers))
 			shmkit__chan_wake_rx(ch->hdr);
-		shmkit__ofd_unlock(ch->fd, shmkit__chan_lane_lock(ch, ch->lane));
+		shmkit__ofd_unlock(ch->fd,
+				   shmkit__chan_lane_lock(ch, ch->lane));
 	} else if (ch->role == SHMKIT_CHAN_CONSUMER && ch->cl) {
 		/* The last message received counts as processed; an
 		 * unreleased peek stays queued (its mark makes the next

@@ -63,8 +63,8 @@ struct shmkit_chan_hdr {
 	uint64_t ring_size;	/* 0x18 bytes per lane, power of two */
 	uint64_t max_msg;	/* 0x20 largest message, bytes */
 	uint64_t lane_off;	/* 0x28 lanes[0], bytes from this header */
-	uint64_t ring_off;	/* 0x30 ring of lane 0, bytes from this header */
-	uint64_t total_size;	/* 0x38 bytes used from this header */
+	uint64_t ring_off;   /* 0x30 ring of lane 0, bytes from this header */
+	uint64_t total_size; /* 0x38 bytes used from this header */
 	/* Line 1: consumer wake-up. */
 	_Atomic uint32_t rx_seq;      /* 0x40 futex word. w: producers and
 				       * closers (fetch_add, release) when
@@ -82,7 +82,7 @@ struct shmkit_chan_hdr {
 				       * w: consumer at attach; r: producers */
 	_Atomic int32_t cons_pid;     /* 0x88 informational (ls, stat) */
 	uint8_t pad2[52];
-	uint8_t reserved[64];	      /* 0xc0 zero */
+	uint8_t reserved[64]; /* 0xc0 zero */
 };
 
 /*
@@ -94,19 +94,19 @@ struct shmkit_chan_hdr {
  */
 struct shmkit_chan_lane {
 	/* Line 0: producer, hot: written once per commit. */
-	_Atomic uint64_t tail;	   /* 0x00 bytes committed. w: producer
+	_Atomic uint64_t tail; /* 0x00 bytes committed. w: producer
 				    * (release, the commit); r: consumer
 				    * (acquire) */
 	uint8_t pad0[56];
 	/* Line 1: consumer, hot. */
-	_Atomic uint64_t head;	   /* 0x40 bytes consumed and released.
+	_Atomic uint64_t head;	 /* 0x40 bytes consumed and released.
 				    * w: consumer (release); r: producer
 				    * (acquire) */
-	_Atomic uint64_t mark;	   /* 0x48 end of the messages handed to the
+	_Atomic uint64_t mark;	 /* 0x48 end of the messages handed to the
 				    * application but not yet released (a
 				    * crash redelivers [head, mark), flagged).
 				    * w: consumer; r: the next consumer */
-	_Atomic uint32_t tx_seq;   /* 0x50 futex word. w: consumer (fetch_add,
+	_Atomic uint32_t tx_seq; /* 0x50 futex word. w: consumer (fetch_add,
 				    * release) to wake the producer; r:
 				    * producer (acquire) before sleeping */
 	uint8_t pad1[44];
@@ -124,7 +124,7 @@ struct shmkit_chan_lane {
 				    * claim (before state, release); r:
 				    * consumer-side waiters */
 	uint8_t pad2[44];
-	uint8_t reserved[64];	   /* 0xc0 zero */
+	uint8_t reserved[64]; /* 0xc0 zero */
 };
 
 _Static_assert(sizeof(struct shmkit_chan_hdr) == 256, "chan hdr size");
@@ -161,30 +161,30 @@ struct shmkit_chan {
 	uint64_t max_msg;
 	uint32_t nlanes;
 	enum shmkit_chan_role role;
-	int fd;		      /* the segment's descriptor (OFD locks) */
-	int64_t lock_base;    /* segment offsets of lanes[0] and of */
-	int64_t lock_cons;    /* hdr->cons_state: liveness lock bytes */
-	unsigned fork_gen;    /* fork generation at open */
-	uint64_t spin_ns;     /* adaptive spin budget */
+	int fd;		       /* the segment's descriptor (OFD locks) */
+	int64_t lock_base;     /* segment offsets of lanes[0] and of */
+	int64_t lock_cons;     /* hdr->cons_state: liveness lock bytes */
+	unsigned fork_gen;     /* fork generation at open */
+	uint64_t spin_ns;      /* adaptive spin budget */
 	uint64_t live_next_ns; /* earliest next liveness check */
-	int asym;	      /* producer: commits without a fence */
+	int asym;	       /* producer: commits without a fence */
 	char *name;
 	/* Producer. */
 	int lane;
 	struct shmkit_chan_lane *pl;
 	unsigned char *pring;
-	uint64_t tail;	      /* private tail (trusted) */
-	uint64_t head;	      /* last validated head seen */
-	uint64_t res_pos;     /* reservation: record counter position */
-	uint64_t res_adv;     /* bytes (pad included) it may commit */
-	uint64_t res_cap;     /* payload capacity */
+	uint64_t tail;	  /* private tail (trusted) */
+	uint64_t head;	  /* last validated head seen */
+	uint64_t res_pos; /* reservation: record counter position */
+	uint64_t res_adv; /* bytes (pad included) it may commit */
+	uint64_t res_cap; /* payload capacity */
 	int res_active;
 	/* Consumer. */
 	struct shmkit__cons_lane *cl;
-	unsigned cur;	      /* round-robin position */
-	unsigned burst;	      /* messages taken from cur in a row */
-	uint64_t deferred;    /* lanes whose head awaits publication */
-	int peeked;	      /* lane + 1 of an outstanding peek */
+	unsigned cur;	   /* round-robin position */
+	unsigned burst;	   /* messages taken from cur in a row */
+	uint64_t deferred; /* lanes whose head awaits publication */
+	int peeked;	   /* lane + 1 of an outstanding peek */
 	uint64_t peek_end;
 	/* Readiness descriptor (consumer). */
 	int efd;
@@ -193,11 +193,11 @@ struct shmkit_chan {
 	pthread_mutex_t fd_lock;   /* orders the helper's signal and re-arm */
 	_Atomic uint32_t fd_armed; /* private futex word: helper may signal */
 	_Atomic uint32_t fd_stop;
-	_Atomic uint32_t fd_eos;   /* helper saw end of stream or a death */
+	_Atomic uint32_t fd_eos; /* helper saw end of stream or a death */
 	/* Per lane: the claim count whose producer's death was reported
 	 * (-ECONNRESET). w: consumer thread; r: also the helper thread. */
 	_Atomic uint32_t dead_ack[SHMKIT_CHAN_MAX_LANES];
-	int reset_pending;	   /* a death acknowledged, not yet reported */
+	int reset_pending; /* a death acknowledged, not yet reported */
 };
 
 /* Internal, shared by chan.c and chan_wait.c. */

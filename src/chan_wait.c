@@ -32,8 +32,7 @@
  * Returns 0 (woken, changed or timed out) or -ENOSYS.
  */
 static int futex_waitv_shared(_Atomic uint32_t *const *words,
-			      const uint32_t *vals, unsigned n,
-			      uint64_t abs_ns)
+			      const uint32_t *vals, unsigned n, uint64_t abs_ns)
 {
 #ifdef SYS_futex_waitv
 	struct futex_waitv w[SHMKIT_CHAN_MAX_LANES];
@@ -104,7 +103,8 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 		if (timeout_ns == 0)
 			return -EAGAIN;
 		/* Spin a little while traffic may be flowing. */
-		if ((++spins & 63) || shmkit__now_ns() - start < SELECT_SPIN_NS) {
+		if ((++spins & 63) ||
+		    shmkit__now_ns() - start < SELECT_SPIN_NS) {
 			shmkit__cpu_relax();
 			continue;
 		}
@@ -215,8 +215,8 @@ static void *helper_main(void *arg)
 
 			if (probe)
 				live_next = now + HELPER_LIVE_NS;
-			if (shmkit__chan_eos(ch, heads, sizeof(heads[0]),
-					     probe, &dead, &claims) != 0) {
+			if (shmkit__chan_eos(ch, heads, sizeof(heads[0]), probe,
+					     &dead, &claims) != 0) {
 				store_release(&ch->fd_eos, 1);
 				ready = 1;
 			}

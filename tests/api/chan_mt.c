@@ -237,10 +237,8 @@ static void test_pingpong(uint32_t rounds)
 
 	th_name(name_a, sizeof(name_a), "ping");
 	th_name(name_b, sizeof(name_b), "pong");
-	ASSERT_OK(shmkit_chan_create(name_a, NULL, SHMKIT_CHAN_PRODUCER,
-				     &out));
-	ASSERT_OK(shmkit_chan_create(name_b, NULL, SHMKIT_CHAN_CONSUMER,
-				     &in));
+	ASSERT_OK(shmkit_chan_create(name_a, NULL, SHMKIT_CHAN_PRODUCER, &out));
+	ASSERT_OK(shmkit_chan_create(name_b, NULL, SHMKIT_CHAN_CONSUMER, &in));
 	anchors_open();
 	maybe_share(out, 0);
 	maybe_share(in, 1);
@@ -290,10 +288,10 @@ static void test_select_and_fd(void)
 
 	th_name(name_a, sizeof(name_a), "sel-a");
 	th_name(name_b, sizeof(name_b), "sel-b");
-	ASSERT_OK(shmkit_chan_create(name_a, NULL, SHMKIT_CHAN_CONSUMER,
-				     &c[0]));
-	ASSERT_OK(shmkit_chan_create(name_b, NULL, SHMKIT_CHAN_CONSUMER,
-				     &c[1]));
+	ASSERT_OK(
+		shmkit_chan_create(name_a, NULL, SHMKIT_CHAN_CONSUMER, &c[0]));
+	ASSERT_OK(
+		shmkit_chan_create(name_b, NULL, SHMKIT_CHAN_CONSUMER, &c[1]));
 	anchors_open();
 	maybe_share(c[0], 0);
 	maybe_share(c[1], 1);

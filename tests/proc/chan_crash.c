@@ -24,9 +24,9 @@
 
 /* What a helper reports through a small segment of its own. */
 struct report {
-	_Atomic uint32_t returned;	 /* producer: sends that returned */
-	_Atomic uint32_t count[NMSG];	 /* consumer: deliveries per seq */
-	_Atomic uint32_t flagged[NMSG];	 /* ... of which flagged */
+	_Atomic uint32_t returned;	/* producer: sends that returned */
+	_Atomic uint32_t count[NMSG];	/* consumer: deliveries per seq */
+	_Atomic uint32_t flagged[NMSG]; /* ... of which flagged */
 };
 
 struct mhdr {
@@ -397,8 +397,7 @@ static int creator(int argc, char **argv)
 	struct shmkit_chan *c;
 
 	(void)argc;
-	ASSERT_OK(shmkit_chan_create(argv[0], NULL, SHMKIT_CHAN_CONSUMER,
-				     &c));
+	ASSERT_OK(shmkit_chan_create(argv[0], NULL, SHMKIT_CHAN_CONSUMER, &c));
 	return 0;
 }
 
@@ -418,20 +417,25 @@ static void creator_case(void)
 }
 
 static const char *const prod_points[] = {
-	"chan.open.claimed",	   "chan.reserve.reserved",
-	"chan.commit.written",	   "chan.send.reserved",
-	"chan.send.pad",	   "chan.send.written",
-	"chan.send.committed",	   "chan.send.sleep",
-	"chan.send_batch.written", "chan.close.producer",
+	"chan.open.claimed",
+	"chan.reserve.reserved",
+	"chan.commit.written",
+	"chan.send.reserved",
+	"chan.send.pad",
+	"chan.send.written",
+	"chan.send.committed",
+	"chan.send.sleep",
+	"chan.send_batch.written",
+	"chan.close.producer",
 	NULL,
 };
 
 static const char *const cons_points[] = {
-	"chan.open.takeover",	  "chan.recv.marked",
-	"chan.recv.copied",	  "chan.recv.published",
-	"chan.recv.sleep",	  "chan.peek.marked",
-	"chan.release.done",	  "chan.recv_batch.copied",
-	"chan.close.consumer",	  NULL,
+	"chan.open.takeover",  "chan.recv.marked",
+	"chan.recv.copied",    "chan.recv.published",
+	"chan.recv.sleep",     "chan.peek.marked",
+	"chan.release.done",   "chan.recv_batch.copied",
+	"chan.close.consumer", NULL,
 };
 
 static int listed(const char *name)
@@ -455,15 +459,13 @@ static int test(void)
 		SKIP("crash points not compiled in");
 	/* Every channel crash point in the library is exercised here. */
 	for (size_t i = 0; i < ncp; i++)
-		if (strncmp(cp[i].name, "chan.", 5) == 0 &&
-		    !listed(cp[i].name))
+		if (strncmp(cp[i].name, "chan.", 5) == 0 && !listed(cp[i].name))
 			th_fail(__FILE__, __LINE__, "untested point %s",
 				cp[i].name);
 	for (int i = 0; prod_points[i]; i++) {
 		int hit = 0;
 
-		for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]);
-		     k++)
+		for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++)
 			hit += producer_case(prod_points[i], passes[k]);
 		if (!hit)
 			th_fail(__FILE__, __LINE__, "%s never reached",
@@ -472,8 +474,7 @@ static int test(void)
 	for (int i = 0; cons_points[i]; i++) {
 		int hit = 0;
 
-		for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]);
-		     k++)
+		for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++)
 			hit += consumer_case(cons_points[i], passes[k]);
 		if (!hit)
 			th_fail(__FILE__, __LINE__, "%s never reached",

@@ -74,8 +74,7 @@ static void test_stepped(void)
 	th_name(name, sizeof(name), "fd");
 	th_name(cname, sizeof(cname), "ctl");
 	ASSERT_OK(shmkit_chan_create(name, NULL, SHMKIT_CHAN_CONSUMER, &c));
-	ASSERT_OK(shmkit_chan_create(cname, NULL, SHMKIT_CHAN_PRODUCER,
-				     &ctl));
+	ASSERT_OK(shmkit_chan_create(cname, NULL, SHMKIT_CHAN_PRODUCER, &ctl));
 	fd = shmkit_chan_fd(c);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(shmkit_chan_fd(c), fd); /* one per handle */
@@ -97,8 +96,7 @@ static void test_stepped(void)
 				  sizeof(v));
 			ASSERT_EQ(v, seq);
 		}
-		ASSERT_ERR(shmkit_chan_recv(c, &v, sizeof(v), NULL, 0),
-			   EAGAIN);
+		ASSERT_ERR(shmkit_chan_recv(c, &v, sizeof(v), NULL, 0), EAGAIN);
 		/* ...and quiet again once drained: the producer waits for
 		 * the next command, so nothing can arrive. */
 		ASSERT_EQ(wait_one(ep, round < 3 ? 100 : 5), -1);
@@ -230,8 +228,8 @@ static void test_select(void)
 
 			if (!(ready & (1ull << j)))
 				continue;
-			while ((rc = shmkit_chan_recv(c[i], &v, sizeof(v),
-						      NULL, 0)) >= 0) {
+			while ((rc = shmkit_chan_recv(c[i], &v, sizeof(v), NULL,
+						      0)) >= 0) {
 				ASSERT_EQ(v, next[i]);
 				next[i]++;
 			}

@@ -23,15 +23,15 @@ static uint64_t rnd_index(uint64_t old, uint64_t ring)
 {
 	switch (th_rand() % 6) {
 	case 0:
-		return th_rand();			/* anything */
+		return th_rand(); /* anything */
 	case 1:
-		return old + 8 * (th_rand() % 16);	/* a bit ahead */
+		return old + 8 * (th_rand() % 16); /* a bit ahead */
 	case 2:
-		return old - 8 * (th_rand() % 16);	/* a bit behind */
+		return old - 8 * (th_rand() % 16); /* a bit behind */
 	case 3:
-		return old + ring + 8;			/* just past a lap */
+		return old + ring + 8; /* just past a lap */
 	case 4:
-		return old | 3;				/* misaligned */
+		return old | 3; /* misaligned */
 	default:
 		return old ^ (1ull << (th_rand() % 64)); /* one bit */
 	}
@@ -76,13 +76,16 @@ static int hostile(int argc, char **argv)
 
 		switch (th_rand() % 8) {
 		case 0:
-			flip64(&l->tail, rnd_index(load_relaxed(&l->tail), ring));
+			flip64(&l->tail,
+			       rnd_index(load_relaxed(&l->tail), ring));
 			break;
 		case 1:
-			flip64(&l->head, rnd_index(load_relaxed(&l->head), ring));
+			flip64(&l->head,
+			       rnd_index(load_relaxed(&l->head), ring));
 			break;
 		case 2:
-			flip64(&l->mark, rnd_index(load_relaxed(&l->mark), ring));
+			flip64(&l->mark,
+			       rnd_index(load_relaxed(&l->mark), ring));
 			break;
 		case 3:
 		case 4: /* a record word: length and kind */
@@ -143,8 +146,7 @@ static int producer(int argc, char **argv)
 			sent++;
 		else if (rc == -EBADMSG)
 			bad++;
-		else if (rc != -ETIMEDOUT && rc != -ECONNRESET &&
-			 rc != -EPIPE)
+		else if (rc != -ETIMEDOUT && rc != -ECONNRESET && rc != -EPIPE)
 			ASSERT_OK(rc);
 	}
 	fprintf(stderr, "producer: %llu sent, %llu -EBADMSG\n",

@@ -177,7 +177,8 @@ static void round_once(unsigned victim, uint32_t count)
 			next[NPROD]++;
 		}
 		ASSERT_TRUE(th_exited_ok(th_wait(pid, 20000)));
-		ASSERT_ERR(shmkit_chan_recv(c, m, sizeof(m), NULL, 5000000000ll),
+		ASSERT_ERR(shmkit_chan_recv(c, m, sizeof(m), NULL,
+					    5000000000ll),
 			   EPIPE);
 	}
 	shmkit_chan_close(c);

@@ -48,8 +48,8 @@ static size_t pick_len(void)
 	uint64_t r = th_rand();
 
 	if ((r & 63) == 0)
-		return sizeof(struct mhdr) + (size_t)((r >> 8) %
-						      (MAXMSG - 16 + 1));
+		return sizeof(struct mhdr) +
+		       (size_t)((r >> 8) % (MAXMSG - 16 + 1));
 	return sizeof(struct mhdr) + (size_t)((r >> 8) % 112);
 }
 

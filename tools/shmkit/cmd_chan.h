@@ -14,34 +14,36 @@ struct cli_chan_args {
 	struct shmkit_chan_opts opts; /* used if this side creates it */
 	int64_t timeout_ns;	      /* SHMKIT_CHAN_FOREVER by default */
 	int quiet;
-	int no_flush;		      /* send only */
+	int no_flush; /* send only */
 };
 
 /* Options common to both (getopt letters and long names). */
 #define CLI_CHAN_SHORTOPTS ":c:M:P:m:t:kqh"
-#define CLI_CHAN_LONGOPTS                                              \
-	{"capacity", required_argument, NULL, 'c'},                    \
-	{"max-msg", required_argument, NULL, 'M'},                     \
-	{"producers", required_argument, NULL, 'P'},                   \
-	{"mode", required_argument, NULL, 'm'},                        \
-	{"timeout", required_argument, NULL, 't'},                     \
-	{"keep", no_argument, NULL, 'k'},                              \
-	{"quiet", no_argument, NULL, 'q'},                             \
-	{"help", no_argument, NULL, 'h'}
+#define CLI_CHAN_LONGOPTS                                    \
+	{"capacity", required_argument, NULL, 'c'},          \
+		{"max-msg", required_argument, NULL, 'M'},   \
+		{"producers", required_argument, NULL, 'P'}, \
+		{"mode", required_argument, NULL, 'm'},      \
+		{"timeout", required_argument, NULL, 't'},   \
+		{"keep", no_argument, NULL, 'k'},            \
+		{"quiet", no_argument, NULL, 'q'},           \
+	{                                                    \
+		"help", no_argument, NULL, 'h'               \
+	}
 
-#define CLI_CHAN_OPTIONS_HELP                                               \
-	"  -c, --capacity SIZE   ring bytes per sender if this side creates\n" \
-	"                        the channel (default 1M; K, M, G suffixes)\n" \
-	"  -M, --max-msg SIZE    largest message if it creates it (default\n" \
-	"                        capacity/4)\n"                                \
-	"  -P, --producers N     senders attached at once if it creates it\n" \
-	"                        (default 4)\n"                                \
-	"  -m, --mode MODE       permission bits in octal (default 0600)\n"   \
-	"  -t, --timeout SECS    give up after SECS seconds without progress\n"\
-	"                        (default: wait for ever)\n"                   \
-	"  -k, --keep            keep the channel after both sides are done\n"\
-	"                        (default: removed with its last user)\n"      \
-	"  -q, --quiet           no messages on success\n"                     \
+#define CLI_CHAN_OPTIONS_HELP                                                   \
+	"  -c, --capacity SIZE   ring bytes per sender if this side creates\n"  \
+	"                        the channel (default 1M; K, M, G suffixes)\n"  \
+	"  -M, --max-msg SIZE    largest message if it creates it (default\n"   \
+	"                        capacity/4)\n"                                 \
+	"  -P, --producers N     senders attached at once if it creates it\n"   \
+	"                        (default 4)\n"                                 \
+	"  -m, --mode MODE       permission bits in octal (default 0600)\n"     \
+	"  -t, --timeout SECS    give up after SECS seconds without progress\n" \
+	"                        (default: wait for ever)\n"                    \
+	"  -k, --keep            keep the channel after both sides are done\n"  \
+	"                        (default: removed with its last user)\n"       \
+	"  -q, --quiet           no messages on success\n"                      \
 	"  -h, --help            show this help\n"
 
 void cli_chan_args_init(struct cli_chan_args *a);

@@ -21,8 +21,7 @@ static void help(void)
 	      "(every sender has finished and everything they sent is out).\n"
 	      "Either side may start first: the first creates the channel.\n"
 	      "\n"
-	      "Options:\n" CLI_CHAN_OPTIONS_HELP
-	      "\n"
+	      "Options:\n" CLI_CHAN_OPTIONS_HELP "\n"
 	      "Exit status: 0 complete stream written, 1 failure (a sender\n"
 	      "died, timeout, write error, corrupt channel), 2 bad usage.\n",
 	      stdout);
