@@ -53,8 +53,7 @@ struct KeyHash {
 typedef std::pair<const Key, Val> Pair;
 typedef bip::allocator<Pair, bip::managed_shared_memory::segment_manager>
 	PairAlloc;
-typedef boost::unordered_map<Key, Val, KeyHash, std::equal_to<Key>,
-			     PairAlloc>
+typedef boost::unordered_map<Key, Val, KeyHash, std::equal_to<Key>, PairAlloc>
 	Map;
 
 struct SyncArea {
@@ -109,8 +108,8 @@ static int run_get(long n, int seed)
 	Key k;
 
 	for (long i = 0; i < n; i++) {
-		make_key(k, (int)(rnd[(i + seed * 7919) & (NRAND - 1)] %
-				  NKEYS));
+		make_key(k,
+			 (int)(rnd[(i + seed * 7919) & (NRAND - 1)] % NKEYS));
 		bip::scoped_lock<bip::interprocess_mutex> l(*mtx);
 		Map::iterator it = map->find(k);
 
@@ -128,8 +127,8 @@ static int run_put(long n, int seed)
 
 	std::memset(v.b, 'v', sizeof(v.b));
 	for (long i = 0; i < n; i++) {
-		make_key(k, (int)(rnd[(i + seed * 7919) & (NRAND - 1)] %
-				  NKEYS));
+		make_key(k,
+			 (int)(rnd[(i + seed * 7919) & (NRAND - 1)] % NKEYS));
 		v.b[0] = (char)i;
 		bip::scoped_lock<bip::interprocess_mutex> l(*mtx);
 		(*map)[k] = v;
@@ -176,7 +175,8 @@ static double measure(int (*fn)(long, int), int procs, long ops)
 	for (int p = 0; p < procs; p++)
 		if (sa->end[p] > t1)
 			t1 = sa->end[p];
-	double r = sa->err ? -1 : (double)ops * procs / ((double)(t1 - t0) / 1e9);
+	double r = sa->err ? -1
+			   : (double)ops * procs / ((double)(t1 - t0) / 1e9);
 	munmap(sa, sizeof(*sa));
 	return r;
 }
@@ -184,8 +184,9 @@ static double measure(int (*fn)(long, int), int procs, long ops)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		std::fprintf(stderr, "usage: %s heap|map-get|map-put PROCS "
-				     "OPS RUNS\n",
+		std::fprintf(stderr,
+			     "usage: %s heap|map-get|map-put PROCS "
+			     "OPS RUNS\n",
 			     argv[0]);
 		return 2;
 	}
@@ -226,9 +227,9 @@ int main(int argc, char **argv)
 
 			std::memset(v.b, 'v', sizeof(v.b));
 			mtx = seg->construct<bip::interprocess_mutex>("mtx")();
-			map = seg->construct<Map>("map")(
-				NKEYS, KeyHash(), std::equal_to<Key>(),
-				PairAlloc(seg->get_segment_manager()));
+			map = seg->construct<Map>(
+				"map")(NKEYS, KeyHash(), std::equal_to<Key>(),
+				       PairAlloc(seg->get_segment_manager()));
 			for (int i = 0; i < NKEYS; i++) {
 				Key k;
 

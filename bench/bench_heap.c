@@ -192,68 +192,118 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Median over runs, interleaving implementations would need a table;
- * the runs of one row are back to back. */
-static double row(const char *name, int (*fn)(long, int), int procs)
-{
-	double v[MAX_RUNS], m;
+/* One row of the table: an implementation and a number of processes. */
+struct row {
+	const char *name;
+	int (*fn)(long, int); /* NULL: the Boost helper, mode */
+	const char *mode;
+	int procs;
+	long n;
+	uint32_t flags; /* shmkit heap open flags */
+	int state;	/* 0 measuring, 1 done, -1 skipped, -2 failed */
+	const char *why;
+	double v[MAX_RUNS];
+};
 
-	for (int r = 0; r < runs; r++) {
-		v[r] = measure(fn, procs);
-		if (v[r] < 0) {
-			printf("%-34s %5d   failed\n", name, procs);
-			return -1;
-		}
+#define ROW(nm, f, md, p, cnt, fl)                                     \
+	{                                                              \
+		.name = nm, .fn = f, .mode = md, .procs = p, .n = cnt, \
+		.flags = fl                                            \
 	}
-	m = median(v, runs);
-	printf("%-34s %5d %11.2f   (min %.2f, max %.2f)\n", name, procs,
-	       m / 1e6, v[0] / 1e6, v[runs - 1] / 1e6); /* v is sorted */
-	fflush(stdout);
-	return m;
-}
 
-/* Run the Boost helper next to this binary: prints one rate per line. */
-static double boost_row(const char *mode, int procs, long count)
+static char boost_path[PATH_MAX];
+
+/* One run of the Boost helper next to this binary: its rate or -1. */
+static double boost_once(const char *mode, int procs, long n)
 {
-	char self[PATH_MAX], cmd[PATH_MAX + 128], line[128];
-	double v[MAX_RUNS], m;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	char cmd[PATH_MAX + 128], line[128];
+	double v = -1;
 	FILE *f;
-	int got = 0;
 
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	snprintf(cmd, sizeof(cmd), "%s/shmkit-bench-boost", self);
-	if (access(cmd, X_OK) != 0) {
-		printf("%-34s %5d   skipped: shmkit-bench-boost not built "
-		       "(install libboost-dev and a C++ compiler)\n",
-		       "boost managed_shared_memory", procs);
-		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "%s/shmkit-bench-boost %s %d %ld %d", self,
-		 mode, procs, count, runs);
+	snprintf(cmd, sizeof(cmd), "%s %s %d %ld 1", boost_path, mode, procs,
+		 n);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
-	while (got < runs && fgets(line, sizeof(line), f))
-		v[got++] = strtod(line, NULL);
-	if (pclose(f) != 0 || got < runs) {
-		printf("%-34s %5d   failed\n", "boost managed_shared_memory",
-		       procs);
+	if (fgets(line, sizeof(line), f))
+		v = strtod(line, NULL);
+	if (pclose(f) != 0)
 		return -1;
+	return v > 0 ? v : -1;
+}
+
+static void find_boost(void)
+{
+	ssize_t n =
+		readlink("/proc/self/exe", boost_path, sizeof(boost_path) - 32);
+	char *slash;
+
+	if (n <= 0) {
+		boost_path[0] = '\0';
+		return;
 	}
-	m = median(v, runs);
-	printf("%-34s %5d %11.2f   (min %.2f, max %.2f)\n",
-	       "boost managed_shared_memory", procs, m / 1e6, v[0] / 1e6,
-	       v[runs - 1] / 1e6);
-	fflush(stdout);
-	return m;
+	boost_path[n] = '\0';
+	slash = strrchr(boost_path, '/');
+	if (!slash) {
+		boost_path[0] = '\0';
+		return;
+	}
+	strcpy(slash + 1, "shmkit-bench-boost");
+	if (access(boost_path, X_OK) != 0)
+		boost_path[0] = '\0';
+}
+
+/*
+ * Run every row once per round, rounds interleaved, so that the drift of
+ * a shared machine hits all implementations alike; then print medians.
+ */
+static void run_rows(struct row *rows, int nrows)
+{
+	for (int i = 0; i < nrows; i++)
+		if (!rows[i].fn && !boost_path[0]) {
+			rows[i].state = -1;
+			rows[i].why = "shmkit-bench-boost not built "
+				      "(libboost-dev, a C++ compiler)";
+		}
+	for (int r = 0; r < runs; r++) {
+		for (int i = 0; i < nrows; i++) {
+			struct row *w = &rows[i];
+
+			if (w->state < 0)
+				continue;
+			heap_flags = w->flags;
+			ops = w->n;
+			w->v[r] = w->fn ? measure(w->fn, w->procs)
+					: boost_once(w->mode, w->procs, w->n);
+			if (w->v[r] < 0)
+				w->state = -2;
+		}
+	}
+	for (int i = 0; i < nrows; i++) {
+		struct row *w = &rows[i];
+
+		if (w->state == -1) {
+			printf("%-34s %5d   skipped: %s\n", w->name, w->procs,
+			       w->why);
+		} else if (w->state == -2) {
+			printf("%-34s %5d   failed\n", w->name, w->procs);
+		} else {
+			double m = median(w->v, runs); /* sorts v */
+
+			w->state = 1;
+			printf("%-34s %5d %11.2f   (min %.2f, max %.2f)\n",
+			       w->name, w->procs, m / 1e6, w->v[0] / 1e6,
+			       w->v[runs - 1] / 1e6);
+		}
+	}
+}
+
+static double med(const struct row *w)
+{
+	return w->state == 1
+		       ? (runs % 2 ? w->v[runs / 2]
+				   : (w->v[runs / 2 - 1] + w->v[runs / 2]) / 2)
+		       : -1;
 }
 
 static void target(const char *what, double got, double ref, double factor)
@@ -307,17 +357,33 @@ int main(int argc, char **argv)
 	       "blocks, %ld pairs per process, median of %d runs\n\n",
 	       LIVE, ops, runs);
 	printf("%-34s %5s %11s\n", "implementation", "procs", "M pairs/s");
-	g1 = row("glibc malloc/free", run_glibc, 1);
-	row("glibc malloc/free (private heaps)", run_glibc, 2);
-	heap_flags = 0;
-	s1 = row("shmkit heap", run_shmkit, 1);
-	s2 = row("shmkit heap", run_shmkit, 2);
-	heap_flags = SHMKIT_HEAP_NOCACHE;
-	sn1 = row("shmkit heap, no cache", run_shmkit, 1);
-	row("shmkit heap, no cache", run_shmkit, 2);
-	/* Boost is an order of magnitude slower: fewer pairs. */
-	boost_row("heap", 1, ops / 4);
-	b2 = boost_row("heap", 2, ops / 16);
+	{
+		long n = ops;
+		/* Boost is an order of magnitude slower: fewer pairs. */
+		struct row rows[] = {
+			ROW("glibc malloc/free", run_glibc, NULL, 1, n, 0),
+			ROW("glibc malloc/free (private heaps)", run_glibc,
+			    NULL, 2, n, 0),
+			ROW("shmkit heap", run_shmkit, NULL, 1, n, 0),
+			ROW("shmkit heap", run_shmkit, NULL, 2, n, 0),
+			ROW("shmkit heap, no cache", run_shmkit, NULL, 1, n / 4,
+			    SHMKIT_HEAP_NOCACHE),
+			ROW("shmkit heap, no cache", run_shmkit, NULL, 2, n / 4,
+			    SHMKIT_HEAP_NOCACHE),
+			ROW("boost managed_shared_memory", NULL, "heap", 1,
+			    n / 8, 0),
+			ROW("boost managed_shared_memory", NULL, "heap", 2,
+			    n / 16, 0),
+		};
+
+		find_boost();
+		run_rows(rows, (int)(sizeof(rows) / sizeof(rows[0])));
+		g1 = med(&rows[0]);
+		s1 = med(&rows[2]);
+		s2 = med(&rows[3]);
+		sn1 = med(&rows[4]);
+		b2 = med(&rows[7]);
+	}
 	printf("\ntargets:\n");
 	target("shmkit heap, 1 process vs glibc (>= 0.5x)", s1, g1, 0.5);
 	target("shmkit heap, 2 processes vs boost's 2 (>= 5x)", s2, b2, 5);

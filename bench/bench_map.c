@@ -282,8 +282,8 @@ static int redis_setup(void)
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		execlp("redis-server", "redis-server", "--port", "0",
-		       "--unixsocket", redis_sock, "--save", "",
-		       "--appendonly", "no", "--dir", redis_dir, (char *)NULL);
+		       "--unixsocket", redis_sock, "--save", "", "--appendonly",
+		       "no", "--dir", redis_dir, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) {
@@ -329,6 +329,32 @@ static void redis_cleanup(void)
 	unlink(redis_sock);
 	rmdir(redis_dir);
 }
+#endif
+
+/* Row entry points; stand-ins when a baseline is not compiled in. */
+#ifdef SHMKIT_BENCH_LMDB
+#define lmdb_get_fn lmdb_get
+#define lmdb_put_fn lmdb_put
+#else
+static int lmdb_get_fn(long n, int seed)
+{
+	(void)n;
+	(void)seed;
+	return -1;
+}
+#define lmdb_put_fn lmdb_get_fn
+#endif
+#ifdef SHMKIT_BENCH_HIREDIS
+#define redis_get_fn redis_get
+#define redis_put_fn redis_put
+#else
+static int redis_get_fn(long n, int seed)
+{
+	(void)n;
+	(void)seed;
+	return -1;
+}
+#define redis_put_fn redis_get_fn
 #endif
 
 /* ---- measuring -------------------------------------------------------- */
@@ -380,8 +406,9 @@ static double measure(int (*fn)(long, int), int procs, long n)
 	for (int p = 0; p < procs; p++)
 		if (atomic_load(&sa->end[p]) > t1)
 			t1 = atomic_load(&sa->end[p]);
-	r = atomic_load(&sa->err) ? -1
-				  : (double)n * procs / ((double)(t1 - t0) / 1e9);
+	r = atomic_load(&sa->err)
+		    ? -1
+		    : (double)n * procs / ((double)(t1 - t0) / 1e9);
 	munmap(sa, sizeof(*sa));
 	return r;
 }
@@ -399,71 +426,107 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void print_row(const char *name, int procs, double *v)
-{
-	double m = median(v, runs);
-
-	printf("%-36s %5d %11.3f   (min %.3f, max %.3f)\n", name, procs,
-	       m / 1e6, v[0] / 1e6, v[runs - 1] / 1e6);
-	fflush(stdout);
-}
-
-static double row(const char *name, int (*fn)(long, int), int procs, long n)
-{
+/* One row of the table: an implementation, an operation, processes. */
+struct row {
+	const char *name;
+	int (*fn)(long, int); /* NULL: the Boost helper, mode */
+	const char *mode;
+	int procs;
+	long n;
+	int state; /* 0 measuring, 1 done, -1 skipped, -2 failed */
+	const char *why;
 	double v[MAX_RUNS];
+};
 
-	for (int r = 0; r < runs; r++) {
-		v[r] = measure(fn, procs, n);
-		if (v[r] < 0) {
-			printf("%-36s %5d   failed\n", name, procs);
-			return -1;
-		}
+#define ROW(nm, f, md, p, cnt)                                        \
+	{                                                             \
+		.name = nm, .fn = f, .mode = md, .procs = p, .n = cnt \
 	}
-	print_row(name, procs, v);
-	return median(v, runs);
-}
 
-static void skip(const char *name, const char *why)
-{
-	printf("%-36s     -   skipped: %s\n", name, why);
-}
+static char boost_path[PATH_MAX];
 
-static double boost_row(const char *name, const char *mode, int procs,
-			long count)
+static void find_boost(void)
 {
-	char self[PATH_MAX], cmd[PATH_MAX + 128], line[128];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	double v[MAX_RUNS];
+	ssize_t n =
+		readlink("/proc/self/exe", boost_path, sizeof(boost_path) - 32);
 	char *slash;
-	int got = 0;
+
+	boost_path[n > 0 ? n : 0] = '\0';
+	slash = strrchr(boost_path, '/');
+	if (!slash) {
+		boost_path[0] = '\0';
+		return;
+	}
+	strcpy(slash + 1, "shmkit-bench-boost");
+	if (access(boost_path, X_OK) != 0)
+		boost_path[0] = '\0';
+}
+
+/* One run of the Boost helper: its rate or -1. */
+static double boost_once(const char *mode, int procs, long n)
+{
+	char cmd[PATH_MAX + 128], line[128];
+	double v = -1;
 	FILE *f;
 
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	snprintf(cmd, sizeof(cmd), "%s/shmkit-bench-boost", self);
-	if (access(cmd, X_OK) != 0) {
-		skip(name, "shmkit-bench-boost not built (libboost-dev, "
-			   "a C++ compiler)");
-		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "%s/shmkit-bench-boost %s %d %ld %d", self,
-		 mode, procs, count, runs);
+	snprintf(cmd, sizeof(cmd), "%s %s %d %ld 1", boost_path, mode, procs,
+		 n);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
-	while (got < runs && fgets(line, sizeof(line), f))
-		v[got++] = strtod(line, NULL);
-	if (pclose(f) != 0 || got < runs) {
-		printf("%-36s %5d   failed\n", name, procs);
+	if (fgets(line, sizeof(line), f))
+		v = strtod(line, NULL);
+	if (pclose(f) != 0)
 		return -1;
+	return v > 0 ? v : -1;
+}
+
+static void skip_row(struct row *w, const char *why)
+{
+	w->state = -1;
+	w->why = why;
+}
+
+/* Every row once per round, rounds interleaved (drift hits all alike). */
+static void run_rows(struct row *rows, int nrows)
+{
+	for (int r = 0; r < runs; r++) {
+		for (int i = 0; i < nrows; i++) {
+			struct row *w = &rows[i];
+
+			if (w->state < 0)
+				continue;
+			w->v[r] = w->fn ? measure(w->fn, w->procs, w->n)
+					: boost_once(w->mode, w->procs, w->n);
+			if (w->v[r] < 0)
+				w->state = -2;
+		}
 	}
-	print_row(name, procs, v);
-	return median(v, runs);
+	for (int i = 0; i < nrows; i++) {
+		struct row *w = &rows[i];
+
+		if (w->state == -1) {
+			printf("%-36s %5d   skipped: %s\n", w->name, w->procs,
+			       w->why);
+		} else if (w->state == -2) {
+			printf("%-36s %5d   failed\n", w->name, w->procs);
+		} else {
+			double m = median(w->v, runs); /* sorts v */
+
+			w->state = 1;
+			printf("%-36s %5d %11.3f   (min %.3f, max %.3f)\n",
+			       w->name, w->procs, m / 1e6, w->v[0] / 1e6,
+			       w->v[runs - 1] / 1e6);
+		}
+	}
+}
+
+static double med(const struct row *w)
+{
+	return w->state == 1
+		       ? (runs % 2 ? w->v[runs / 2]
+				   : (w->v[runs / 2 - 1] + w->v[runs / 2]) / 2)
+		       : -1;
 }
 
 static void target(const char *what, double got, double ref, double factor)
@@ -553,54 +616,94 @@ int main(int argc, char **argv)
 	       "of %d runs\n\n",
 	       NKEYS, KLEN, VLEN, ops, redis_ops, runs);
 	printf("%-36s %5s %11s\n", "implementation", "procs", "M ops/s");
-	sg1 = row("shmkit map get", shmkit_get, 1, ops);
-	sg2 = row("shmkit map get", shmkit_get, 2, ops);
-	bg1 = boost_row("boost unordered_map+mutex get", "map-get", 1, ops);
-	boost_row("boost unordered_map+mutex get", "map-get", 2, ops / 4);
+	{
+		long n = ops;
+		struct row rows[] = {
+			ROW("shmkit map get", shmkit_get, NULL, 1, n),
+			ROW("shmkit map get", shmkit_get, NULL, 2, n),
+			ROW("boost unordered_map+mutex get", NULL, "map-get", 1,
+			    n),
+			ROW("boost unordered_map+mutex get", NULL, "map-get", 2,
+			    n / 4),
+			ROW("lmdb get (txn per get)", lmdb_get_fn, NULL, 1,
+			    n / 2),
+			ROW("lmdb get (txn per get)", lmdb_get_fn, NULL, 2,
+			    n / 2),
+			ROW("redis GET (unix socket)", redis_get_fn, NULL, 1,
+			    redis_ops),
+			ROW("redis GET (unix socket)", redis_get_fn, NULL, 2,
+			    redis_ops),
+			ROW("shmkit map put", shmkit_put, NULL, 1, n),
+			ROW("shmkit map put", shmkit_put, NULL, 2, n),
+			ROW("boost unordered_map+mutex put", NULL, "map-put", 1,
+			    n),
+			ROW("boost unordered_map+mutex put", NULL, "map-put", 2,
+			    n / 4),
+			ROW("lmdb put (txn per put, nosync)", lmdb_put_fn, NULL,
+			    1, n / 4),
+			ROW("lmdb put (txn per put, nosync)", lmdb_put_fn, NULL,
+			    2, n / 4),
+			ROW("redis SET (unix socket)", redis_put_fn, NULL, 1,
+			    redis_ops),
+			ROW("redis SET (unix socket)", redis_put_fn, NULL, 2,
+			    redis_ops),
+		};
+		int nrows = (int)(sizeof(rows) / sizeof(rows[0]));
+		int lmdb_ok = 0, redis_ok = 0;
+
+		find_boost();
 #ifdef SHMKIT_BENCH_LMDB
-	if (lmdb_setup() == 0) {
-		row("lmdb get (txn per get)", lmdb_get, 1, ops / 2);
-		lg2 = row("lmdb get (txn per get)", lmdb_get, 2, ops / 2);
-	} else {
-		skip("lmdb", "setup failed");
-	}
-#else
-	skip("lmdb get", "not built (liblmdb-dev)");
+		lmdb_ok = lmdb_setup() == 0;
 #endif
 #ifdef SHMKIT_BENCH_HIREDIS
-	if (redis_setup() == 0) {
-		row("redis GET (unix socket)", redis_get, 1, redis_ops);
-		row("redis GET (unix socket)", redis_get, 2, redis_ops);
-	} else {
-		skip("redis", "redis-server did not start");
-	}
-#else
-	skip("redis GET", "not built (libhiredis-dev)");
+		redis_ok = redis_setup() == 0;
 #endif
-	sp1 = row("shmkit map put", shmkit_put, 1, ops);
-	sp2 = row("shmkit map put", shmkit_put, 2, ops);
-	boost_row("boost unordered_map+mutex put", "map-put", 1, ops);
-	bp2 = boost_row("boost unordered_map+mutex put", "map-put", 2,
-			ops / 4);
+		for (int i = 0; i < nrows; i++) {
+			struct row *w = &rows[i];
+
+			if (!w->fn && !boost_path[0])
+				skip_row(w, "shmkit-bench-boost not built "
+					    "(libboost-dev, a C++ compiler)");
+			if (w->fn == lmdb_get_fn || w->fn == lmdb_put_fn) {
 #ifdef SHMKIT_BENCH_LMDB
-	if (lmdb_dir[0]) {
-		lp1 = row("lmdb put (txn per put, nosync)", lmdb_put, 1,
-			  ops / 4);
-		row("lmdb put (txn per put, nosync)", lmdb_put, 2, ops / 4);
-		lmdb_cleanup();
-	}
+				if (!lmdb_ok)
+					skip_row(w, "lmdb setup failed");
+#else
+				skip_row(w, "not built (liblmdb-dev)");
+#endif
+			}
+			if (w->fn == redis_get_fn || w->fn == redis_put_fn) {
+#ifdef SHMKIT_BENCH_HIREDIS
+				if (!redis_ok)
+					skip_row(w, "redis-server did not "
+						    "start");
+#else
+				skip_row(w, "not built (libhiredis-dev)");
+#endif
+			}
+		}
+		run_rows(rows, nrows);
+#ifdef SHMKIT_BENCH_LMDB
+		if (lmdb_ok)
+			lmdb_cleanup();
 #endif
 #ifdef SHMKIT_BENCH_HIREDIS
-	if (redis_pid > 0) {
-		row("redis SET (unix socket)", redis_put, 1, redis_ops);
-		row("redis SET (unix socket)", redis_put, 2, redis_ops);
-	}
-	redis_cleanup();
+		redis_cleanup();
 #endif
+		(void)lmdb_ok;
+		(void)redis_ok;
+		sg1 = med(&rows[0]);
+		sg2 = med(&rows[1]);
+		bg1 = med(&rows[2]);
+		lg2 = med(&rows[5]);
+		sp1 = med(&rows[8]);
+		sp2 = med(&rows[9]);
+		lp1 = med(&rows[12]);
+		bp2 = med(&rows[11]);
+	}
 	printf("\ntargets:\n");
 	target("get, 1 process vs boost map, 1 process (>= 1x)", sg1, bg1, 1);
-	target("get, 2 processes vs shmkit 1 process (>= 1.8x)", sg2, sg1,
-	       1.8);
+	target("get, 2 processes vs shmkit 1 process (>= 1.8x)", sg2, sg1, 1.8);
 	target("get, 2 processes vs lmdb 2 processes (>= 2x)", sg2, lg2, 2);
 	target("put, 1 process vs lmdb 1 process (>= 1x)", sp1, lp1, 1);
 	target("put, 2 processes vs boost map 2 processes (>= 1x)", sp2, bp2,

@@ -658,8 +658,8 @@ struct shmkit_heap;
 
 /* Options for shmkit_heap_open(); NULL means all defaults. */
 struct shmkit_heap_opts {
-	size_t sz; /* = sizeof(struct shmkit_heap_opts) */
-	uint32_t flags; /* SHMKIT_HEAP_* */
+	size_t sz;	   /* = sizeof(struct shmkit_heap_opts) */
+	uint32_t flags;	   /* SHMKIT_HEAP_* */
 	uint32_t reserved; /* 0 */
 	/* create: the region of the data area the heap manages (offset a
 	 * multiple of 16; size 0: to the end; at most 32 GiB). */
@@ -738,16 +738,16 @@ SHMKIT_API int shmkit_heap_check(struct shmkit_heap *h);
 
 struct shmkit_heap_stats {
 	size_t sz; /* = sizeof(struct shmkit_heap_stats), set by the caller */
-	uint64_t heap_bytes;	/* managed bytes (block headers included) */
-	uint64_t free_bytes;	/* in free blocks */
+	uint64_t heap_bytes; /* managed bytes (block headers included) */
+	uint64_t free_bytes; /* in free blocks */
 	uint64_t free_blocks;
-	uint64_t largest_free;	/* largest allocation that can succeed now */
-	uint64_t used_bytes;	/* in allocated blocks */
+	uint64_t largest_free; /* largest allocation that can succeed now */
+	uint64_t used_bytes;   /* in allocated blocks */
 	uint64_t used_blocks;
-	uint64_t cached_bytes;	/* free, held in handles' caches */
+	uint64_t cached_bytes; /* free, held in handles' caches */
 	uint64_t cached_blocks;
-	uint64_t repairs;	/* repairs after a lock holder died */
-	uint32_t owners;	/* open handles with an owner record */
+	uint64_t repairs; /* repairs after a lock holder died */
+	uint32_t owners;  /* open handles with an owner record */
 	uint32_t owners_max;
 };
 /* Snapshot of the counters (exact on a writable handle: taken under the
@@ -762,11 +762,11 @@ enum shmkit_heap_state {
 };
 
 struct shmkit_heap_block {
-	uint64_t off;	    /* payload offset from the data area base */
-	uint64_t size;	    /* usable bytes */
-	uint32_t state;	    /* enum shmkit_heap_state */
-	uint32_t flags;	    /* SHMKIT_HEAP_OWNED */
-	int32_t owner_pid;  /* process of the allocating handle, 0: none */
+	uint64_t off;	     /* payload offset from the data area base */
+	uint64_t size;	     /* usable bytes */
+	uint32_t state;	     /* enum shmkit_heap_state */
+	uint32_t flags;	     /* SHMKIT_HEAP_OWNED */
+	int32_t owner_pid;   /* process of the allocating handle, 0: none */
 	int32_t owner_alive; /* 1: that handle is open and alive */
 };
 /*
@@ -845,12 +845,12 @@ struct shmkit_map;
 #define SHMKIT_MAP_CREATE (1u << 0)
 
 struct shmkit_map_opts {
-	size_t sz; /* = sizeof(struct shmkit_map_opts) */
-	uint32_t flags;	   /* SHMKIT_MAP_CREATE */
+	size_t sz;	/* = sizeof(struct shmkit_map_opts) */
+	uint32_t flags; /* SHMKIT_MAP_CREATE */
 	/* create: keys the map holds (default 1024, at most 2^28) */
 	uint32_t capacity;
-	uint32_t key_max;  /* create: longest key (default 64, <= 4096) */
-	uint32_t val_max;  /* create: longest value (default 256, <= 1 MiB) */
+	uint32_t key_max; /* create: longest key (default 64, <= 4096) */
+	uint32_t val_max; /* create: longest value (default 256, <= 1 MiB) */
 	/* create: lock stripes, a power of two (default: capacity / 4 up
 	 * to 256) */
 	uint32_t stripes;
@@ -939,10 +939,10 @@ SHMKIT_API int shmkit_map_foreach(struct shmkit_map *m,
 
 struct shmkit_map_stats {
 	size_t sz; /* = sizeof(struct shmkit_map_stats), set by the caller */
-	uint64_t count;	   /* keys now (a snapshot) */
+	uint64_t count; /* keys now (a snapshot) */
 	uint64_t capacity;
-	uint64_t bytes;	   /* size of the map object */
-	uint64_t repairs;  /* stripe repairs after a writer died */
+	uint64_t bytes;	  /* size of the map object */
+	uint64_t repairs; /* stripe repairs after a writer died */
 	uint32_t key_max;
 	uint32_t val_max;
 	uint32_t buckets;
@@ -955,7 +955,6 @@ SHMKIT_API int shmkit_map_stats(struct shmkit_map *m,
  * lists, counts; no entry lost or shared). 0 or -EBADMSG.
  */
 SHMKIT_API int shmkit_map_check(struct shmkit_map *m);
-
 #ifdef __cplusplus
 }
 #endif

@@ -118,8 +118,7 @@ int shmkit__proc_alive(int32_t pid, uint32_t start)
 
 /* ----------------------------------------------------------- block access */
 
-static inline struct shmkit__blk *blk(const struct shmkit_heap *h,
-				      uint64_t off)
+static inline struct shmkit__blk *blk(const struct shmkit_heap *h, uint64_t off)
 {
 	return (struct shmkit__blk *)(void *)(h->data + off);
 }
@@ -394,12 +393,12 @@ static void recs_sweep(struct shmkit_heap *h, signed char *rec_live)
 		if (load_relaxed(&rec->state) != 1)
 			continue;
 		if (rec_live[r] < 0)
-			rec_live[r] = (signed char)(r == h->rec ||
-						    shmkit__proc_alive(
-							    load_relaxed(
-								    &rec->pid),
-							    load_relaxed(
-								    &rec->start)));
+			rec_live[r] =
+				(signed char)(r == h->rec ||
+					      shmkit__proc_alive(
+						      load_relaxed(&rec->pid),
+						      load_relaxed(
+							      &rec->start)));
 		if (!rec_live[r]) {
 			store_relaxed(&rec->state, 0);
 			store_relaxed(&rec->cached_bytes, 0);
@@ -463,9 +462,9 @@ static int heap_rebuild(struct shmkit_heap *h)
 		st = tag & SHMKIT__B_STATE;
 		/* prev_g is redundant with the sizes: heal it. */
 		store_relaxed(&blk(h, off)->prev_g, prev_g);
-		free_now = st == SHMKIT__B_FREE ||
-			   (st == SHMKIT__B_CACHED &&
-			    !tag_live(h, tag, rec_live));
+		free_now =
+			st == SHMKIT__B_FREE ||
+			(st == SHMKIT__B_CACHED && !tag_live(h, tag, rec_live));
 		if (free_now && run) {
 			resize(h, run, run_g + sz, 0, 0);
 			run_g += sz;
@@ -681,8 +680,9 @@ int shmkit__heap_set_owned_locked(struct shmkit_heap *h, uint64_t off,
 		return -EINVAL;
 	if (owned && !h->rec)
 		return -ENOSPC;
-	tag = SHMKIT__B_USED | (owned ? SHMKIT__B_OWNED | h->tag : tag &
-			~(SHMKIT__B_STATE | SHMKIT__B_OWNED));
+	tag = SHMKIT__B_USED |
+	      (owned ? SHMKIT__B_OWNED | h->tag
+		     : tag & ~(SHMKIT__B_STATE | SHMKIT__B_OWNED));
 	store_relaxed(&blk(h, (uint64_t)b)->tag, tag);
 	return 0;
 }
@@ -800,8 +800,9 @@ static int alloc_slow(struct shmkit_heap *h, uint32_t n, uint64_t align,
 	if (rc < 0)
 		return rc;
 	for (pass = 0;; pass++) {
-		b = align > SHMKIT__GRAN ? alloc_aligned_locked(h, n, align, tag)
-					 : alloc_locked(h, n, tag);
+		b = align > SHMKIT__GRAN
+			    ? alloc_aligned_locked(h, n, align, tag)
+			    : alloc_locked(h, n, tag);
 		if (b > 0)
 			break;
 		if (pass == 0 && b == 0 && h->cached_blocks) {
@@ -843,8 +844,8 @@ static int do_alloc(struct shmkit_heap *h, size_t size, size_t align,
 		return -ENOSPC;
 	tag = SHMKIT__B_USED | h->tag |
 	      (flags & SHMKIT_HEAP_OWNED ? SHMKIT__B_OWNED : 0);
-	if (likely(align <= SHMKIT__GRAN && n - SHMKIT__MIN_BLK_G <
-						    SHMKIT__NBIN)) {
+	if (likely(align <= SHMKIT__GRAN &&
+		   n - SHMKIT__MIN_BLK_G < SHMKIT__NBIN)) {
 		struct shmkit__bin *bin = &h->bins[n - SHMKIT__MIN_BLK_G];
 
 		if (!bin->n && h->cache_limit)
@@ -881,8 +882,8 @@ int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, uint32_t flags,
 	return do_alloc(h, size, SHMKIT__GRAN, flags, off);
 }
 
-int shmkit_heap_alloc_aligned(struct shmkit_heap *h, size_t size,
-			      size_t align, uint32_t flags, uint64_t *off)
+int shmkit_heap_alloc_aligned(struct shmkit_heap *h, size_t size, size_t align,
+			      uint32_t flags, uint64_t *off)
 {
 	if (!align || (align & (align - 1)) || align > SHMKIT_PAGE)
 		return -EINVAL;
@@ -949,8 +950,7 @@ void *shmkit_heap_ptr(const struct shmkit_heap *h, uint64_t off)
 	return h->data + off;
 }
 
-int shmkit_heap_usable_size(struct shmkit_heap *h, uint64_t off,
-			    size_t *size)
+int shmkit_heap_usable_size(struct shmkit_heap *h, uint64_t off, size_t *size)
 {
 	uint32_t sz, tag;
 
@@ -1319,9 +1319,8 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 							 << (fl - 1);
 				best <<= SHMKIT__GRAN_SHIFT;
 			}
-			st->largest_free = best > SHMKIT__GRAN
-						   ? best - SHMKIT__GRAN
-						   : 0;
+			st->largest_free =
+				best > SHMKIT__GRAN ? best - SHMKIT__GRAN : 0;
 		}
 	}
 	if (locked)
@@ -1329,10 +1328,10 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 	return 0;
 }
 
-#define BAD(why)                  \
-	do {                      \
-		check_why = why;  \
-		return -EBADMSG;  \
+#define BAD(why)                 \
+	do {                     \
+		check_why = why; \
+		return -EBADMSG; \
 	} while (0)
 
 /* The checker proper (lock held). */

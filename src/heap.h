@@ -103,14 +103,14 @@ struct shmkit__heap_rec {
 
 /* Heap control block at the start of the heap region. */
 struct shmkit__heap {
-	_Atomic uint32_t magic;	  /* 0x00 w: builder, release, last */
-	uint32_t version;	  /* 0x04 SHMKIT__HEAP_VERSION */
-	uint64_t self_off;	  /* 0x08 data-area offset of this header */
-	uint64_t size;		  /* 0x10 heap bytes from self_off */
-	uint64_t arena_off;	  /* 0x18 first block */
-	uint64_t arena_end;	  /* 0x20 end of the last block */
-	uint64_t reserved0;	  /* 0x28 */
-	struct shmkit_mutex lock; /* 0x30 guards everything below */
+	_Atomic uint32_t magic;	      /* 0x00 w: builder, release, last */
+	uint32_t version;	      /* 0x04 SHMKIT__HEAP_VERSION */
+	uint64_t self_off;	      /* 0x08 data-area offset of this header */
+	uint64_t size;		      /* 0x10 heap bytes from self_off */
+	uint64_t arena_off;	      /* 0x18 first block */
+	uint64_t arena_end;	      /* 0x20 end of the last block */
+	uint64_t reserved0;	      /* 0x28 */
+	struct shmkit_mutex lock;     /* 0x30 guards everything below */
 	struct shmkit_mutex dir_lock; /* 0x50 guards the segment's dir[] */
 	struct shmkit__heap_intent intent; /* 0x70 */
 	/* Counters, w: lock holder (relaxed); r: statistics. */
@@ -120,9 +120,9 @@ struct shmkit__heap {
 	_Atomic uint64_t repairs;     /* 0xa8 owner deaths repaired */
 	_Atomic uint32_t fl_bitmap;   /* 0xb0 */
 	uint32_t pad;		      /* 0xb4 */
-	_Atomic uint32_t sl_bitmap[SHMKIT__NFL + 1];	     /* 0xb8 */
-	_Atomic uint64_t heads[SHMKIT__NFL][SHMKIT__NSL];    /* 0x130 */
-	struct shmkit__heap_rec recs[SHMKIT__NREC];	     /* 0xfb0 */
+	_Atomic uint32_t sl_bitmap[SHMKIT__NFL + 1];	  /* 0xb8 */
+	_Atomic uint64_t heads[SHMKIT__NFL][SHMKIT__NSL]; /* 0x130 */
+	struct shmkit__heap_rec recs[SHMKIT__NREC];	  /* 0xfb0 */
 };
 
 _Static_assert(sizeof(struct shmkit__blk) == SHMKIT__GRAN, "block header");

@@ -249,8 +249,7 @@ static int stripe_rebuild(struct shmkit_map *m, uint32_t s)
 	for (uint32_t i = m->nents; i-- > 0;) {
 		struct shmkit__ent *e = ent(m, i);
 
-		if (load_relaxed(&e->home) != s ||
-		    (seen[i / 8] & 1u << i % 8))
+		if (load_relaxed(&e->home) != s || (seen[i / 8] & 1u << i % 8))
 			continue;
 		store_relaxed(&e->ver, load_relaxed(&e->ver) | 1u);
 		atomic_thread_fence(memory_order_release);
@@ -381,7 +380,8 @@ static int64_t take_entry(struct shmkit_map *m, uint32_t s, int insert)
 			x = pop_free(m, t, 2);
 			if (x > 0) {
 				SHMKIT_CRASH_POINT("map.steal.popped");
-				store_relaxed(&ent(m, (uint32_t)x - 1)->home, s);
+				store_relaxed(&ent(m, (uint32_t)x - 1)->home,
+					      s);
 			}
 			stripe_unlock(m, t);
 			if (x)
@@ -488,8 +488,7 @@ out:
  * wild read or an endless loop.
  */
 static int read_entry(struct shmkit_map *m, const struct key *k, void *buf,
-		      size_t cap, struct shmkit_map_ref *ref,
-		      const void **ptr)
+		      size_t cap, struct shmkit_map_ref *ref, const void **ptr)
 {
 	struct shmkit__bucket *bk = &m->buckets[k->bucket];
 
@@ -539,8 +538,7 @@ static int read_entry(struct shmkit_map *m, const struct key *k, void *buf,
 
 /* The same under the stripe lock (after too many restarts). */
 static int read_locked(struct shmkit_map *m, const struct key *k, void *buf,
-		       size_t cap, struct shmkit_map_ref *ref,
-		       const void **ptr)
+		       size_t cap, struct shmkit_map_ref *ref, const void **ptr)
 {
 	_Atomic uint32_t *link;
 	uint32_t found, vlen;
@@ -651,8 +649,7 @@ int shmkit_map_put(struct shmkit_map *m, const void *key, size_t klen,
 }
 
 int shmkit_map_cas(struct shmkit_map *m, const void *key, size_t klen,
-		   const void *old, size_t oldlen, const void *val,
-		   size_t vlen)
+		   const void *old, size_t oldlen, const void *val, size_t vlen)
 {
 	struct key k;
 	int rc = writable(m);
@@ -668,8 +665,7 @@ int shmkit_map_cas(struct shmkit_map *m, const void *key, size_t klen,
 	rc = key_of(m, key, klen, &k);
 	if (rc < 0)
 		return rc;
-	rc = upsert(m, &k, val, vlen, 0, old ? old : (const void *)"",
-		    oldlen);
+	rc = upsert(m, &k, val, vlen, 0, old ? old : (const void *)"", oldlen);
 	return rc < 0 ? rc : 0;
 }
 
@@ -877,11 +873,11 @@ int shmkit_map_stats(struct shmkit_map *m, struct shmkit_map_stats *st)
 	return 0;
 }
 
-#define BAD(why)                      \
-	do {                          \
-		check_why = why;      \
-		rc = -EBADMSG;        \
-		goto out;             \
+#define BAD(why)                 \
+	do {                     \
+		check_why = why; \
+		rc = -EBADMSG;   \
+		goto out;        \
 	} while (0)
 
 int shmkit_map_check(struct shmkit_map *m)
@@ -993,7 +989,8 @@ out:
 /* ------------------------------------------------------------ open/close */
 
 struct geom {
-	uint32_t capacity, nents, nbuckets, nstripes, key_max, val_max, ent_size;
+	uint32_t capacity, nents, nbuckets, nstripes, key_max, val_max,
+		ent_size;
 	uint64_t stripes_off, buckets_off, ents_off, total;
 };
 
@@ -1009,8 +1006,8 @@ static uint32_t pow2_at_least(uint32_t n)
 static int geom_of(uint32_t cap, uint32_t key_max, uint32_t val_max,
 		   uint32_t nstripes, struct geom *g)
 {
-	if (!cap || cap > SHMKIT__MAP_MAX_CAP || key_max > SHMKIT__MAP_MAX_KEY ||
-	    val_max > SHMKIT__MAP_MAX_VAL)
+	if (!cap || cap > SHMKIT__MAP_MAX_CAP ||
+	    key_max > SHMKIT__MAP_MAX_KEY || val_max > SHMKIT__MAP_MAX_VAL)
 		return -EINVAL;
 	g->capacity = cap;
 	g->nbuckets = pow2_at_least(cap < 16 ? 16 : cap);
@@ -1025,10 +1022,10 @@ static int geom_of(uint32_t cap, uint32_t key_max, uint32_t val_max,
 	g->stripes_off = sizeof(struct shmkit__map);
 	g->buckets_off = g->stripes_off +
 			 (uint64_t)g->nstripes * sizeof(struct shmkit__stripe);
-	g->ents_off = (g->buckets_off +
-		       (uint64_t)g->nbuckets * sizeof(struct shmkit__bucket) +
-		       63) &
-		      ~63ull;
+	g->ents_off =
+		(g->buckets_off +
+		 (uint64_t)g->nbuckets * sizeof(struct shmkit__bucket) + 63) &
+		~63ull;
 	g->nents = cap + g->nstripes;
 	g->total = g->ents_off + (uint64_t)g->nents * g->ent_size;
 	return 0;
@@ -1047,8 +1044,8 @@ static void map_fields(struct shmkit_map *m, const struct geom *g,
 	m->kw = words(g->key_max);
 	m->vw = words(g->val_max);
 	m->seed = seed;
-	m->stripes = (struct shmkit__stripe *)(void *)(m->base +
-						       g->stripes_off);
+	m->stripes =
+		(struct shmkit__stripe *)(void *)(m->base + g->stripes_off);
 	m->buckets =
 		(struct shmkit__bucket *)(void *)(m->base + g->buckets_off);
 	m->ents = m->base + g->ents_off;
@@ -1059,8 +1056,7 @@ struct init_arg {
 };
 
 /* Runs inside shmkit_obj_create(), before the name is visible. */
-static int map_init(struct shmkit_heap *h, uint64_t off, size_t size,
-		    void *arg)
+static int map_init(struct shmkit_heap *h, uint64_t off, size_t size, void *arg)
 {
 	struct init_arg *ia = arg;
 	struct shmkit__map *hdr = shmkit_heap_ptr(h, off);
@@ -1110,8 +1106,7 @@ static int map_init(struct shmkit_heap *h, uint64_t off, size_t size,
 }
 
 int shmkit_map_open(struct shmkit_heap *h, const char *name,
-		    const struct shmkit_map_opts *opts,
-		    struct shmkit_map **out)
+		    const struct shmkit_map_opts *opts, struct shmkit_map **out)
 {
 	struct shmkit_map_opts o = {0};
 	struct shmkit_obj_info info;
@@ -1125,9 +1120,9 @@ int shmkit_map_open(struct shmkit_heap *h, const char *name,
 		return -EINVAL;
 	*out = NULL;
 	if (opts) {
-		if (opts->sz < offsetof(struct shmkit_map_opts,
-					lock_timeout_ns) +
-				       sizeof(opts->lock_timeout_ns))
+		if (opts->sz <
+		    offsetof(struct shmkit_map_opts, lock_timeout_ns) +
+			    sizeof(opts->lock_timeout_ns))
 			return -EINVAL;
 		o = *opts;
 	}

@@ -23,15 +23,15 @@
 /* Map header at the start of the object. Written once by the creator
  * (inside shmkit_obj_create's init, before the name is published). */
 struct shmkit__map {
-	uint32_t magic;	    /* 0x00 */
-	uint32_t version;   /* 0x04 */
-	uint32_t capacity;  /* 0x08 entries */
-	uint32_t nbuckets;  /* 0x0c power of two */
-	uint32_t nstripes;  /* 0x10 power of two, <= nbuckets */
-	uint32_t key_max;   /* 0x14 bytes */
-	uint32_t val_max;   /* 0x18 bytes */
-	uint32_t ent_size;  /* 0x1c bytes per entry, multiple of 8 */
-	uint64_t seed;	    /* 0x20 hash seed */
+	uint32_t magic;	      /* 0x00 */
+	uint32_t version;     /* 0x04 */
+	uint32_t capacity;    /* 0x08 entries */
+	uint32_t nbuckets;    /* 0x0c power of two */
+	uint32_t nstripes;    /* 0x10 power of two, <= nbuckets */
+	uint32_t key_max;     /* 0x14 bytes */
+	uint32_t val_max;     /* 0x18 bytes */
+	uint32_t ent_size;    /* 0x1c bytes per entry, multiple of 8 */
+	uint64_t seed;	      /* 0x20 hash seed */
 	uint64_t stripes_off; /* 0x28 from the map's start */
 	uint64_t buckets_off; /* 0x30 */
 	uint64_t ents_off;    /* 0x38 */
@@ -45,13 +45,13 @@ struct shmkit__map {
  * buckets). One per cache line pair.
  */
 struct shmkit__stripe {
-	struct shmkit_mutex lock;     /* 0x00 */
-	_Atomic uint32_t free_head;   /* 0x20 entry index + 1, 0: none */
-	_Atomic uint32_t count;	      /* 0x24 entries linked (keys) */
-	_Atomic uint32_t nfree;	      /* 0x28 entries on the free list */
-	uint32_t pad;		      /* 0x2c */
-	_Atomic uint64_t repairs;     /* 0x30 */
-	uint64_t reserved[9];	      /* 0x38 */
+	struct shmkit_mutex lock;   /* 0x00 */
+	_Atomic uint32_t free_head; /* 0x20 entry index + 1, 0: none */
+	_Atomic uint32_t count;	    /* 0x24 entries linked (keys) */
+	_Atomic uint32_t nfree;	    /* 0x28 entries on the free list */
+	uint32_t pad;		    /* 0x2c */
+	_Atomic uint64_t repairs;   /* 0x30 */
+	uint64_t reserved[9];	    /* 0x38 */
 };
 
 /*

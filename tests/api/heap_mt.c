@@ -64,8 +64,8 @@ static void *run(void *arg)
 		r = seed;
 		i = (int)(r % LIVE);
 		if (!live[i]) {
-			uint32_t len = 4 + (uint32_t)(r >> 20) % (r & 64 ? 3000
-									  : 500);
+			uint32_t len =
+				4 + (uint32_t)(r >> 20) % (r & 64 ? 3000 : 500);
 
 			if (shmkit_heap_alloc(h, len, 0, &live[i]) < 0) {
 				atomic_fetch_add(&failures, 1);

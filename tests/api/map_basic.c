@@ -178,8 +178,7 @@ static int test(void)
 
 		ASSERT_OK(shmkit_obj_find(h, "m", &oi));
 		ASSERT_EQ(oi.kind, SHMKIT_OBJ_KIND_MAP);
-		ASSERT_EQ(shmkit_obj_create(h, "plain", 10, 1, NULL, NULL,
-					    &oi),
+		ASSERT_EQ(shmkit_obj_create(h, "plain", 10, 1, NULL, NULL, &oi),
 			  1);
 		ASSERT_ERR(shmkit_map_open(h, "plain", NULL, &mro), EPROTO);
 	}

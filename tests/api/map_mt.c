@@ -80,8 +80,8 @@ static void *run(void *arg)
 				atomic_fetch_add(&failures, 1);
 		} else if (writer) {
 			len = (int)mkval(v, seed >> 8);
-			if (shmkit_map_put(m, k, strlen(k), v, (size_t)len,
-					   0) < 0)
+			if (shmkit_map_put(m, k, strlen(k), v, (size_t)len, 0) <
+			    0)
 				atomic_fetch_add(&failures, 1);
 		} else if (op & 1) {
 			len = shmkit_map_get(m, k, strlen(k), v, sizeof(v));
@@ -139,7 +139,8 @@ static int test(void)
 	ASSERT_OK(shmkit_heap_open(seg, &ho, &h));
 	ASSERT_EQ(shmkit_map_open(h, "m", &mo, &m), 1);
 	for (int i = 0; i < 4; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, run, (void *)(uintptr_t)i),
+		ASSERT_EQ(pthread_create(&t[i], NULL, run,
+					 (void *)(uintptr_t)i),
 			  0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);

@@ -21,8 +21,7 @@ static char name[128];
 static atomic_int go, failures, created;
 static _Atomic uint64_t seen[THREADS][NAMES];
 
-static int init_obj(struct shmkit_heap *h, uint64_t off, size_t size,
-		    void *arg)
+static int init_obj(struct shmkit_heap *h, uint64_t off, size_t size, void *arg)
 {
 	(void)size;
 	(void)arg;
@@ -77,7 +76,8 @@ static int test(void)
 	ASSERT_OK(shmkit_seg_create(name, 1 << 20, NULL, &seg));
 	ASSERT_OK(shmkit_heap_open(seg, &o, &h));
 	for (int i = 0; i < THREADS; i++)
-		ASSERT_EQ(pthread_create(&t[i], NULL, run, (void *)(uintptr_t)i),
+		ASSERT_EQ(pthread_create(&t[i], NULL, run,
+					 (void *)(uintptr_t)i),
 			  0);
 	atomic_store(&go, 1);
 	for (int i = 0; i < THREADS; i++)

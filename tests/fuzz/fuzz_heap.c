@@ -127,8 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * place and size, or the directory (not heap_init:
 			 * a live "builder" there only makes openers wait) */
 			memcpy((char *)seg->hdr + 0x58 +
-				       (w % ((sizeof(struct shmkit_hdr) - 0x58) /
-					     4)) * 4,
+				       (w %
+					((sizeof(struct shmkit_hdr) - 0x58) /
+					 4)) * 4,
 			       &v, 4);
 			break;
 		case 5:

@@ -108,8 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(ok_rc(shmkit_map_del(m, key, klen)));
 			break;
 		case 3:
-			CHECK(ok_rc(shmkit_map_cas(m, key, klen, val, vlen,
-						   val, vlen / 2)));
+			CHECK(ok_rc(shmkit_map_cas(m, key, klen, val, vlen, val,
+						   vlen / 2)));
 			break;
 		case 4:
 			CHECK(ok_rc(shmkit_map_add(m, key, klen, (int32_t)v,

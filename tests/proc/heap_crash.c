@@ -116,8 +116,8 @@ static void check(struct shmkit_heap *h, const char *point, long n)
 	int rc = shmkit_heap_check(h);
 
 	if (rc < 0)
-		th_fail(__FILE__, __LINE__, "after %s:%ld: check: %s", point,
-			n, shmkit__heap_check_why());
+		th_fail(__FILE__, __LINE__, "after %s:%ld: check: %s", point, n,
+			shmkit__heap_check_why());
 }
 
 static int test(void)
@@ -232,9 +232,8 @@ static int test(void)
 
 int main(int argc, char **argv)
 {
-	static const struct th_role roles[] = {{"worker", worker},
-					       {"toucher", toucher},
-					       {NULL, NULL}};
+	static const struct th_role roles[] = {
+		{"worker", worker}, {"toucher", toucher}, {NULL, NULL}};
 
 	return th_run(argc, argv, roles, test);
 }

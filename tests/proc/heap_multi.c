@@ -84,8 +84,8 @@ static int worker(int argc, char **argv)
 			fill(base + mine[i], mine[i], len);
 		} else if (r == 0) {
 			/* Hand it over; free whatever was in the box. */
-			uint64_t old = atomic_exchange(
-				&box[th_rand() % BOXES], mine[i]);
+			uint64_t old = atomic_exchange(&box[th_rand() % BOXES],
+						       mine[i]);
 
 			mine[i] = 0;
 			if (old && !take_and_free(h, base, old))
@@ -106,9 +106,8 @@ static int worker(int argc, char **argv)
 
 static int test(void)
 {
-	struct shmkit_heap_opts o = {.sz = sizeof(o),
-				     .flags = SHMKIT_HEAP_CREATE,
-				     .offset = CTRL};
+	struct shmkit_heap_opts o = {
+		.sz = sizeof(o), .flags = SHMKIT_HEAP_CREATE, .offset = CTRL};
 	struct shmkit_heap_stats st = {.sz = sizeof(st)};
 	struct shmkit_seg *seg;
 	struct shmkit_heap *h;

@@ -35,8 +35,7 @@ struct obj {
 	int32_t creator;
 };
 
-static int init_obj(struct shmkit_heap *h, uint64_t off, size_t size,
-		    void *arg)
+static int init_obj(struct shmkit_heap *h, uint64_t off, size_t size, void *arg)
 {
 	struct obj *o = shmkit_heap_ptr(h, off);
 
@@ -146,9 +145,8 @@ static void check(struct shmkit_heap *h, const char *what)
 static int test(void)
 {
 	const struct shmkit__crash_point *cps;
-	struct shmkit_heap_opts o = {.sz = sizeof(o),
-				     .flags = SHMKIT_HEAP_CREATE,
-				     .offset = CTRL};
+	struct shmkit_heap_opts o = {
+		.sz = sizeof(o), .flags = SHMKIT_HEAP_CREATE, .offset = CTRL};
 	struct shmkit_heap_stats st = {.sz = sizeof(st)};
 	struct shmkit_seg *seg;
 	struct shmkit_heap *h;

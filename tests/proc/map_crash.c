@@ -25,7 +25,7 @@
 
 struct log {
 	_Atomic uint64_t acked[WKEYS + ACTRS]; /* 0: absent */
-	_Atomic uint32_t pend_key;	      /* key + 1, 0: none */
+	_Atomic uint32_t pend_key;	       /* key + 1, 0: none */
 	_Atomic uint32_t pad;
 	_Atomic uint64_t pend_val; /* value if the pending op succeeds */
 	_Atomic uint64_t seq;
@@ -188,8 +188,7 @@ static void survivor_step(struct shmkit_map *m)
 	}
 }
 
-static void verify(struct shmkit_map *m, struct log *lg, const char *cp,
-		   long n)
+static void verify(struct shmkit_map *m, struct log *lg, const char *cp, long n)
 {
 	uint32_t pk = atomic_load(&lg->pend_key);
 	uint64_t pv = atomic_load(&lg->pend_val);
@@ -243,9 +242,8 @@ static void verify(struct shmkit_map *m, struct log *lg, const char *cp,
 static int test(void)
 {
 	const struct shmkit__crash_point *cps;
-	struct shmkit_heap_opts ho = {.sz = sizeof(ho),
-				      .flags = SHMKIT_HEAP_CREATE,
-				      .offset = CTRL};
+	struct shmkit_heap_opts ho = {
+		.sz = sizeof(ho), .flags = SHMKIT_HEAP_CREATE, .offset = CTRL};
 	struct shmkit_map_opts mo = {.sz = sizeof(mo),
 				     .flags = SHMKIT_MAP_CREATE,
 				     .capacity = CAP,
@@ -296,11 +294,9 @@ static int test(void)
 			while (status == -1 &&
 			       waitpid(pid, &status, WNOHANG) == 0)
 				survivor_step(m);
-			if (WIFSIGNALED(status) &&
-			    WTERMSIG(status) == SIGKILL)
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 				killed++;
-			else if (!WIFEXITED(status) ||
-				 WEXITSTATUS(status) != 0)
+			else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 				th_fail(__FILE__, __LINE__,
 					"%s:%ld: worker status %#x", cp, n,
 					status);
@@ -325,9 +321,8 @@ static int test(void)
 
 int main(int argc, char **argv)
 {
-	static const struct th_role roles[] = {{"worker", worker},
-					       {"checker", checker},
-					       {NULL, NULL}};
+	static const struct th_role roles[] = {
+		{"worker", worker}, {"checker", checker}, {NULL, NULL}};
 
 	return th_run(argc, argv, roles, test);
 }

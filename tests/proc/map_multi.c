@@ -46,9 +46,8 @@ static uint64_t seq_of(const unsigned char *v, int len)
 static int proc(int argc, char **argv)
 {
 	static uint64_t mine[OWN];
-	struct shmkit_heap_opts ho = {.sz = sizeof(ho),
-				      .flags = SHMKIT_HEAP_CREATE,
-				      .offset = CTRL};
+	struct shmkit_heap_opts ho = {
+		.sz = sizeof(ho), .flags = SHMKIT_HEAP_CREATE, .offset = CTRL};
 	struct shmkit_map_opts mo = {.sz = sizeof(mo),
 				     .flags = SHMKIT_MAP_CREATE,
 				     .capacity = PROCS * OWN + CTRS,

@@ -63,8 +63,8 @@ static void kv_close(struct kv *kv)
 }
 
 /* Open (create with put) segment, heap and map. Prints the error. */
-static int kv_open(struct kv *kv, const char *name, const char *map,
-		   int create, uint64_t size, const struct shmkit_map_opts *mo)
+static int kv_open(struct kv *kv, const char *name, const char *map, int create,
+		   uint64_t size, const struct shmkit_map_opts *mo)
 {
 	struct shmkit_heap_opts ho = {.sz = sizeof(ho)};
 	struct shmkit_map_opts o = *mo;
@@ -95,11 +95,11 @@ static int kv_open(struct kv *kv, const char *name, const char *map,
 				"(create one with 'shmkit kv %s put')",
 				name, map, name);
 		else if (rc == -EPROTO)
-			cli_err("object '%s' in segment '%s' is not a map",
-				map, name);
+			cli_err("object '%s' in segment '%s' is not a map", map,
+				name);
 		else
-			cli_err("cannot open map '%s' in segment '%s': %s",
-				map, name, shmkit_strerror(rc));
+			cli_err("cannot open map '%s' in segment '%s': %s", map,
+				name, shmkit_strerror(rc));
 		kv_close(kv);
 		return rc;
 	}
@@ -116,8 +116,8 @@ struct items {
 	size_t n, cap;
 };
 
-static int collect(const void *key, size_t klen, const void *val,
-		   size_t vlen, void *arg)
+static int collect(const void *key, size_t klen, const void *val, size_t vlen,
+		   void *arg)
 {
 	struct items *it = arg;
 	struct item *x;
@@ -256,9 +256,8 @@ CLI_COMMAND(kv)
 			break;
 		case 's':
 			if (cli_parse_size(optarg, &size) < 0 || !size)
-				return cli_usage_err(argv[0],
-						     "invalid size '%s'",
-						     optarg);
+				return cli_usage_err(
+					argv[0], "invalid size '%s'", optarg);
 			break;
 		case 'c':
 			if (parse_u32(optarg, &mo.capacity) < 0)
@@ -274,9 +273,9 @@ CLI_COMMAND(kv)
 			break;
 		case 'V':
 			if (parse_u32(optarg, &mo.val_max) < 0)
-				return cli_usage_err(argv[0],
-						     "invalid value length '%s'",
-						     optarg);
+				return cli_usage_err(
+					argv[0], "invalid value length '%s'",
+					optarg);
 			break;
 		case 'h':
 			help();
@@ -315,8 +314,9 @@ CLI_COMMAND(kv)
 	else if (strcmp(verb, "ls") == 0)
 		want = 2;
 	else
-		return cli_usage_err(argv[0], "unknown command '%s' (put, "
-					      "get, del or ls)",
+		return cli_usage_err(argv[0],
+				     "unknown command '%s' (put, "
+				     "get, del or ls)",
 				     verb);
 	if (nargs != want)
 		return cli_usage_err(argv[0], "'%s' takes %d argument%s", verb,

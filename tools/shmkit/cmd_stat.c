@@ -65,8 +65,7 @@ static int objview_add(const struct shmkit_obj_info *oi, void *arg)
 
 /* Open the segment read-only (no slot, no writes) and read the heap's
  * and every map's statistics. Leaves v empty if there is no heap. */
-static void objview_load(const struct shmkit_seg_info *in,
-			 struct objview *v)
+static void objview_load(const struct shmkit_seg_info *in, struct objview *v)
 {
 	struct shmkit_seg_opts so = {.sz = sizeof(so),
 				     .mode = 0777,
@@ -116,17 +115,19 @@ static void objview_text(const struct objview *v)
 	LINE("Heap", "%s of %s free (largest block %s)", a, b, c);
 	cli_human_size(v->hs.used_bytes, a, sizeof(a));
 	cli_human_size(v->hs.cached_bytes, b, sizeof(b));
-	LINE("Heap use", "%llu blocks (%s) used, %llu (%s) cached, "
+	LINE("Heap use",
+	     "%llu blocks (%s) used, %llu (%s) cached, "
 	     "%u handles, %llu repairs",
 	     (unsigned long long)v->hs.used_blocks, a,
-	     (unsigned long long)v->hs.cached_blocks, b,
-	     (unsigned)v->hs.owners, (unsigned long long)v->hs.repairs);
+	     (unsigned long long)v->hs.cached_blocks, b, (unsigned)v->hs.owners,
+	     (unsigned long long)v->hs.repairs);
 	for (int i = 0; i < v->nobj; i++) {
 		const struct shmkit_obj_info *o = &v->obj[i];
 
 		cli_human_size(o->size, a, sizeof(a));
 		if (v->is_map[i])
-			LINE("Object", "%s: map, %s, %llu of %llu keys (key "
+			LINE("Object",
+			     "%s: map, %s, %llu of %llu keys (key "
 			     "<= %u, value <= %u bytes), %u stripes, %llu "
 			     "repairs",
 			     o->name, a, (unsigned long long)v->ms[i].count,
