@@ -426,12 +426,14 @@ static int attach_consumer(struct shmkit_chan *ch)
 		c->head = c->pub = head;
 		c->tail = head;
 		/* Messages in [head, mark) were handed to a consumer that
-		 * never released them: deliver again, flagged. A mark
-		 * outside (head, tail] is stale or garbage; ignore it. */
+		 * never released them: deliver again, flagged (the mark
+		 * stays, see cons_mark()). A mark outside (head, tail] is
+		 * stale or garbage; drop it. */
 		mark = load_relaxed(&ch->lanes[i].mark);
 		if (mark > head && mark <= tail)
 			c->redeliver = mark;
-		store_relaxed(&ch->lanes[i].mark, head);
+		else
+			store_relaxed(&ch->lanes[i].mark, head);
 	}
 	/* Sleepers counted by a dead consumer are gone with it. */
 	store_relaxed(&h->rx_sleepers, 0);
@@ -857,12 +859,29 @@ static inline void prod_commit(struct shmkit_chan *ch, uint64_t tail)
 	prod_notify(ch);
 }
 
-static int spin_relax_until(uint64_t *spins, uint64_t start, uint64_t budget)
+/*
+ * A bounded spin. The clock is read every 64 pauses, and first only after
+ * the first 64, so that a wait that ends quickly (the ping-pong case)
+ * costs no clock read at all. Returns 0 once budget_ns has passed since
+ * that first reading; *start is then when spinning began (to within 64
+ * pauses).
+ */
+struct spin {
+	uint64_t n;
+	uint64_t start;
+};
+
+static inline int spin_more(struct spin *sp, uint64_t budget_ns)
 {
+	uint64_t now;
+
 	shmkit__cpu_relax();
-	if ((++*spins & 63) == 0 && shmkit__now_ns() - start > budget)
-		return 0;
-	return 1;
+	if ((++sp->n & 63) != 0)
+		return 1;
+	now = shmkit__now_ns();
+	if (!sp->start)
+		sp->start = now;
+	return now - sp->start <= budget_ns;
 }
 
 /*
@@ -875,7 +894,8 @@ static int spin_relax_until(uint64_t *spins, uint64_t start, uint64_t budget)
 static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
 {
 	struct shmkit_chan_lane *l = ch->pl;
-	uint64_t start = shmkit__now_ns(), spins = 0, pos, s, slice;
+	struct spin sp = {0, 0};
+	uint64_t pos, s, slice;
 	int64_t r;
 	int rc;
 
@@ -883,7 +903,7 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
 		r = prod_room(ch, ch->tail, need, &pos);
 		if (r != -EAGAIN)
 			return r < 0 ? (int)r : 0;
-	} while (spin_relax_until(&spins, start, ch->spin_ns));
+	} while (spin_more(&sp, ch->spin_ns));
 	rc = shmkit__chan_cons_gone(ch);
 	if (rc < 0)
 		return rc;
@@ -958,7 +978,8 @@ int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 		return (int)adv;
 	SHMKIT_CRASH_POINT("chan.send.reserved");
 	p = prod_frame(ch, ch->tail, pos, len);
-	memcpy(p, msg, len);
+	if (len)
+		memcpy(p, msg, len);
 	SHMKIT_CRASH_POINT("chan.send.written");
 	prod_commit(ch, ch->tail + (uint64_t)adv);
 	return 0;
@@ -1033,7 +1054,8 @@ int shmkit_chan_send_batch(struct shmkit_chan *ch,
 	for (k = 0;;) {
 		unsigned char *p = prod_frame(ch, tail, pos, msgs[k].len);
 
-		memcpy(p, msgs[k].buf, msgs[k].len);
+		if (msgs[k].len)
+			memcpy(p, msgs[k].buf, msgs[k].len);
 		tail += (uint64_t)adv;
 		if (++k == n)
 			break;
@@ -1195,6 +1217,10 @@ static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
  */
 static inline void cons_mark(struct shmkit_chan *ch, unsigned i, uint64_t end)
 {
+	/* Never below what a dead predecessor was handed: if we die before
+	 * redelivering all of it, the next consumer must flag it too. */
+	if (unlikely(end < ch->cl[i].redeliver))
+		end = ch->cl[i].redeliver;
 	store_relaxed(&ch->lanes[i].mark, end);
 	atomic_signal_fence(memory_order_seq_cst);
 }
@@ -1222,7 +1248,8 @@ static int cons_take(struct shmkit_chan *ch, void *buf, size_t cap,
 	}
 	cons_mark(ch, (unsigned)i, m.end);
 	SHMKIT_CRASH_POINT("chan.recv.marked");
-	memcpy(buf, m.data, m.len);
+	if (m.len)
+		memcpy(buf, m.data, m.len);
 	SHMKIT_CRASH_POINT("chan.recv.copied");
 	if (flags)
 		*flags = rec_flags(ch, (unsigned)i, &m);
@@ -1320,7 +1347,8 @@ int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		     uint64_t *deadline)
 {
-	uint64_t now, slice, spins = 0;
+	struct spin sp = {0, 0};
+	uint64_t now, slice;
 	int rc;
 
 	/* Everything handed out is released (published) by now; a lane
@@ -1330,13 +1358,9 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		rc = cons_end(ch);
 		return rc < 0 ? rc : -EAGAIN;
 	}
-	now = shmkit__now_ns();
-	if (!*deadline)
-		*deadline = timeout_ns < 0 ? UINT64_MAX
-					   : now + (uint64_t)timeout_ns;
 	/* Spin while traffic flows: the budget doubles when spinning pays
 	 * off and halves when it does not. */
-	while (spin_relax_until(&spins, now, ch->spin_ns)) {
+	while (spin_more(&sp, ch->spin_ns)) {
 		if (cons_any(ch)) {
 			ch->spin_ns = ch->spin_ns * 2 > SPIN_MAX_NS
 					      ? SPIN_MAX_NS
@@ -1346,6 +1370,11 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	}
 	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
 						    : ch->spin_ns / 2;
+	/* The deadline counts from when this wait began spinning (a retry
+	 * after a wake-up keeps the first one). */
+	if (!*deadline)
+		*deadline = timeout_ns < 0 ? UINT64_MAX
+					   : sp.start + (uint64_t)timeout_ns;
 	for (;;) {
 		rc = cons_end(ch);
 		if (rc < 0)
@@ -1480,7 +1509,8 @@ int shmkit_chan_recv_batch(struct shmkit_chan *ch, struct shmkit_chan_msg *msgs,
 			break;
 		}
 		cons_mark(ch, (unsigned)i, m.end);
-		memcpy(msgs[k].buf, m.data, m.len);
+		if (m.len)
+			memcpy(msgs[k].buf, m.data, m.len);
 		msgs[k].len = m.len;
 		msgs[k].flags = rec_flags(ch, (unsigned)i, &m);
 		msgs[k].lane = (uint32_t)i;

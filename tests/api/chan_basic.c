@@ -287,6 +287,10 @@ static void test_consumer_gone(void)
 		;
 	ASSERT_ERR(shmkit_chan_send(p, &v, sizeof(v), -1), EPIPE);
 
+	/* A consumer that takes over and leaves before redelivering keeps
+	 * the flag for the next one. */
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	shmkit_chan_close(c);
 	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
 	ASSERT_EQ(shmkit_chan_peers(p), 1);
 	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), &flags, 0), 4);
