@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -366,19 +367,36 @@ struct sync_area {
 	_Atomic int err;
 };
 
+/* CPU seconds (user + system) used by the measured code in the last
+ * measure(): this process for one, the children for two. */
+static double last_cpu_s;
+
+static double cpu_s(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static double measure(int (*fn)(long, int), int procs, long n)
 {
 	struct sync_area *sa;
 	uint64_t t0, t1 = 0;
 	pid_t pid[2];
-	double r;
+	double r, c0;
 
 	if (procs == 1) {
+		c0 = cpu_s(RUSAGE_SELF);
 		t0 = now_ns();
 		if (fn(n, 0) < 0)
 			return -1;
-		return (double)n / ((double)(now_ns() - t0) / 1e9);
+		r = (double)n / ((double)(now_ns() - t0) / 1e9);
+		last_cpu_s = cpu_s(RUSAGE_SELF) - c0;
+		return r;
 	}
+	c0 = cpu_s(RUSAGE_CHILDREN);
 	sa = mmap(NULL, sizeof(*sa), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sa == MAP_FAILED)
@@ -406,6 +424,8 @@ static double measure(int (*fn)(long, int), int procs, long n)
 	for (int p = 0; p < procs; p++)
 		if (atomic_load(&sa->end[p]) > t1)
 			t1 = atomic_load(&sa->end[p]);
+	/* The children spin on go before t0: a few microseconds. */
+	last_cpu_s = cpu_s(RUSAGE_CHILDREN) - c0;
 	r = atomic_load(&sa->err)
 		    ? -1
 		    : (double)n * procs / ((double)(t1 - t0) / 1e9);
@@ -436,6 +456,7 @@ struct row {
 	int state; /* 0 measuring, 1 done, -1 skipped, -2 failed */
 	const char *why;
 	double v[MAX_RUNS];
+	double c[MAX_RUNS]; /* operations per CPU second */
 };
 
 #define ROW(nm, f, md, p, cnt)                                        \
@@ -496,8 +517,12 @@ static void run_rows(struct row *rows, int nrows)
 
 			if (w->state < 0)
 				continue;
+			last_cpu_s = 0;
 			w->v[r] = w->fn ? measure(w->fn, w->procs, w->n)
 					: boost_once(w->mode, w->procs, w->n);
+			w->c[r] = last_cpu_s > 0
+					  ? (double)w->n * w->procs / last_cpu_s
+					  : 0;
 			if (w->v[r] < 0)
 				w->state = -2;
 		}
@@ -512,10 +537,14 @@ static void run_rows(struct row *rows, int nrows)
 			printf("%-36s %5d   failed\n", w->name, w->procs);
 		} else {
 			double m = median(w->v, runs); /* sorts v */
+			double c = median(w->c, runs);
+			char cs[32] = "-";
 
+			if (c > 0)
+				snprintf(cs, sizeof(cs), "%.3f", c / 1e6);
 			w->state = 1;
-			printf("%-36s %5d %11.3f   (min %.3f, max %.3f)\n",
-			       w->name, w->procs, m / 1e6, w->v[0] / 1e6,
+			printf("%-36s %5d %11.3f %9s   (min %.3f, max %.3f)\n",
+			       w->name, w->procs, m / 1e6, cs, w->v[0] / 1e6,
 			       w->v[runs - 1] / 1e6);
 		}
 	}
@@ -615,7 +644,8 @@ int main(int argc, char **argv)
 	       "random keys, %ld operations per process (Redis %ld), median "
 	       "of %d runs\n\n",
 	       NKEYS, KLEN, VLEN, ops, redis_ops, runs);
-	printf("%-36s %5s %11s\n", "implementation", "procs", "M ops/s");
+	printf("%-36s %5s %11s %9s\n", "implementation", "procs", "M ops/s",
+	       "per CPU-s");
 	{
 		long n = ops;
 		struct row rows[] = {
