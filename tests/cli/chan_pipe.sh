@@ -94,10 +94,21 @@ empty_dir
 
 # ---- a side dies: the other exits 1 -------------------------------------------
 # The receiver is stopped, then killed while the sender waits for room.
+# wait_for COND WHAT: poll a shell condition for up to 20 s.
+wait_for() {
+	local i=0
+	until eval "$1"; do
+		i=$((i + 1))
+		[ $i -lt 400 ] || fail "timed out waiting for $2"
+		sleep 0.05
+	done
+}
+
 "$S" recv -q -t 20 --capacity 4K dies >/dev/null &
 rpid=$!
 HELPER_PIDS="$HELPER_PIDS $rpid"
-sleep 0.2
+wait_for '[ -e "$SHMKIT_SHM_DIR/dies" ]' "the receiver's channel"
+sleep 0.2 # it attaches right after creating the channel
 kill -STOP "$rpid"
 "$S" send -q -t 20 dies <"$TEST_TMP/in.3000001" 2>"$TEST_TMP/err" &
 spid=$!
@@ -119,7 +130,7 @@ spid=$!
 HELPER_PIDS="$HELPER_PIDS $spid $rpid"
 exec 3>"$TEST_TMP/fifo"
 head -c 10000 /dev/urandom >&3
-sleep 0.3
+wait_for '[ "$(stat -c %s "$TEST_TMP/out")" = 10000 ]' "10000 bytes out"
 kill9 "$spid"
 exec 3>&-
 wait "$rpid"
