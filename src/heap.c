@@ -362,6 +362,33 @@ static void resize(struct shmkit_heap *h, uint64_t a, uint32_t as, uint64_t b,
 
 /* ------------------------------------------------ owner records, liveness */
 
+/*
+ * Is the process that claimed record r alive? 1 alive or cannot tell,
+ * 0 gone. Never "gone" for a live process: a slot record is judged by the
+ * slot's OFD lock, which does not depend on PID namespaces.
+ */
+static int rec_alive(struct shmkit_heap *h, uint32_t r)
+{
+	struct shmkit__heap_rec *rec = &h->hp->recs[r];
+	int32_t slot = load_relaxed(&rec->slot);
+	const struct shmkit_seg *seg = h->seg;
+	int held;
+
+	if (r == h->rec)
+		return 1;
+	if (slot < 0 || slot >= (int32_t)SHMKIT_NSLOTS || seg->fd < 0)
+		return shmkit__proc_alive(load_relaxed(&rec->pid),
+					  load_relaxed(&rec->start));
+	/* The slot was re-taken (or released) since the claim. */
+	if (load_relaxed(&seg->hdr->slots[slot].attach_ns) !=
+	    load_relaxed(&rec->attach_ns))
+		return 0;
+	if (slot == seg->slot)
+		return 1; /* our own attachment: this process */
+	held = shmkit__ofd_held(seg->fd, SHMKIT_LOCK_SLOT0 + slot, F_WRLCK);
+	return held != 0;
+}
+
 /* Is the owner named by tag t alive? rec_live caches per-record verdicts
  * (-1 unknown) during one walk. */
 static int tag_live(struct shmkit_heap *h, uint32_t t, signed char *rec_live)
@@ -377,10 +404,7 @@ static int tag_live(struct shmkit_heap *h, uint32_t t, signed char *rec_live)
 	if (load_relaxed(&rec->state) != 1)
 		return 0;
 	if (rec_live[r] < 0)
-		rec_live[r] = (signed char)(r == h->rec ||
-					    shmkit__proc_alive(
-						    load_relaxed(&rec->pid),
-						    load_relaxed(&rec->start)));
+		rec_live[r] = (signed char)rec_alive(h, r);
 	return rec_live[r];
 }
 
@@ -393,12 +417,7 @@ static void recs_sweep(struct shmkit_heap *h, signed char *rec_live)
 		if (load_relaxed(&rec->state) != 1)
 			continue;
 		if (rec_live[r] < 0)
-			rec_live[r] =
-				(signed char)(r == h->rec ||
-					      shmkit__proc_alive(
-						      load_relaxed(&rec->pid),
-						      load_relaxed(
-							      &rec->start)));
+			rec_live[r] = (signed char)rec_alive(h, r);
 		if (!rec_live[r]) {
 			store_relaxed(&rec->state, 0);
 			store_relaxed(&rec->cached_bytes, 0);
@@ -1125,19 +1144,27 @@ static int heap_init(struct shmkit_heap *h, const struct shmkit_heap_opts *o,
 			size = SHMKIT__HEAP_MAX;
 		if ((off & (SHMKIT__GRAN - 1)) || off > h->seg->data_size ||
 		    size > h->seg->data_size - off ||
-		    size < sizeof(struct shmkit__heap) + 4 * SHMKIT__GRAN) {
-			store_relaxed(&hdr->heap_init, 0);
-			return -EINVAL;
-		}
-		rc = format(h, off, size);
+		    size < sizeof(struct shmkit__heap) + 4 * SHMKIT__GRAN)
+			rc = -EINVAL;
+		else
+			rc = format(h, off, size);
+		v = me;
 		if (rc < 0) {
-			store_relaxed(&hdr->heap_init, 0);
+			/* Relaxed: nothing was published. */
+			atomic_compare_exchange_strong_explicit(
+				&hdr->heap_init, &v, 0, memory_order_relaxed,
+				memory_order_relaxed);
 			return rc;
 		}
 		hdr->heap_off = off;
 		hdr->heap_size = size;
-		/* Pairs with the acquire load at the top of the loop. */
-		store_release(&hdr->heap_init, SHMKIT__HEAP_READY);
+		/* Release: pairs with the acquire load at the top of the
+		 * loop. A CAS from our identity: if we were (wrongly) taken
+		 * over, the other formatter publishes, we look again. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &hdr->heap_init, &v, SHMKIT__HEAP_READY,
+			    memory_order_release, memory_order_relaxed))
+			continue;
 		return 1;
 	}
 }
@@ -1160,6 +1187,18 @@ static void rec_claim(struct shmkit_heap *h)
 			gen = load_relaxed(&rec->gen) + 1;
 			store_relaxed(&rec->pid, pid);
 			store_relaxed(&rec->start, start);
+			if (h->seg->slot >= 0 && h->seg->fd >= 0) {
+				int32_t sl = h->seg->slot;
+
+				store_relaxed(&rec->slot, sl);
+				store_relaxed(
+					&rec->attach_ns,
+					load_relaxed(&h->seg->hdr->slots[sl]
+							      .attach_ns));
+			} else {
+				store_relaxed(&rec->slot, -1);
+				store_relaxed(&rec->attach_ns, 0);
+			}
 			store_relaxed(&rec->cached_bytes, 0);
 			store_relaxed(&rec->cached_blocks, 0);
 			store_relaxed(&rec->gen, gen);

@@ -87,15 +87,20 @@ struct shmkit__heap_intent {
 
 /*
  * Owner record: one per open heap handle that allocates (claimed at open,
- * released at close, under the heap lock). A record whose process is gone
- * (pid and start time no longer match) is dead; so is every tag naming an
- * older generation of it.
+ * released at close, under the heap lock). Its liveness: if the handle's
+ * segment handle holds an attachment slot, that slot's OFD lock (released
+ * by the kernel on death, the same in every PID namespace) with the slot's
+ * attach time unchanged; else (anonymous segments) the pid and the process
+ * start time. Every tag naming an older generation is dead.
  */
 struct shmkit__heap_rec {
 	_Atomic uint32_t state; /* w: claim/release (lock); 0 free, 1 used */
 	_Atomic uint32_t gen;	/* w: claim (lock); bumped on every claim */
-	_Atomic int32_t pid;	/* w: claimer; r: liveness checks */
+	_Atomic int32_t pid;	/* w: claimer; r: liveness, statistics */
 	_Atomic uint32_t start; /* low 32 bits of the process start time */
+	_Atomic int32_t slot;	/* attachment slot of the claimer, -1: none */
+	uint32_t pad;
+	_Atomic uint64_t attach_ns; /* that slot's attach_ns at the claim */
 	/* w: the record's handle (relaxed); r: statistics. */
 	_Atomic uint64_t cached_bytes;
 	_Atomic uint64_t cached_blocks;
@@ -122,12 +127,12 @@ struct shmkit__heap {
 	uint32_t pad;		      /* 0xb4 */
 	_Atomic uint32_t sl_bitmap[SHMKIT__NFL + 1];	  /* 0xb8 */
 	_Atomic uint64_t heads[SHMKIT__NFL][SHMKIT__NSL]; /* 0x130 */
-	struct shmkit__heap_rec recs[SHMKIT__NREC];	  /* 0xfb0 */
+	struct shmkit__heap_rec recs[SHMKIT__NREC];	  /* 0xfb0, 128 x 48 */
 };
 
 _Static_assert(sizeof(struct shmkit__blk) == SHMKIT__GRAN, "block header");
 _Static_assert(sizeof(struct shmkit__heap_intent) == 32, "intent");
-_Static_assert(sizeof(struct shmkit__heap_rec) == 32, "record");
+_Static_assert(sizeof(struct shmkit__heap_rec) == 48, "record");
 _Static_assert(offsetof(struct shmkit__heap, lock) == 0x30, "heap");
 _Static_assert(offsetof(struct shmkit__heap, dir_lock) == 0x50, "heap");
 _Static_assert(offsetof(struct shmkit__heap, intent) == 0x70, "heap");
@@ -135,7 +140,7 @@ _Static_assert(offsetof(struct shmkit__heap, free_bytes) == 0x90, "heap");
 _Static_assert(offsetof(struct shmkit__heap, sl_bitmap) == 0xb8, "heap");
 _Static_assert(offsetof(struct shmkit__heap, heads) == 0x130, "heap");
 _Static_assert(offsetof(struct shmkit__heap, recs) == 0xfb0, "heap");
-_Static_assert(sizeof(struct shmkit__heap) == 0x1fb0, "heap size");
+_Static_assert(sizeof(struct shmkit__heap) == 0x27b0, "heap size");
 _Static_assert(sizeof(struct shmkit__heap) % SHMKIT__GRAN == 0, "arena");
 
 /* Cache of one handle (process-private): blocks of 2..33 granules. */
