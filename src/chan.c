@@ -416,24 +416,35 @@ static int attach_consumer(struct shmkit_chan *ch)
 	}
 	for (unsigned i = 0; i < ch->nlanes; i++) {
 		struct shmkit__cons_lane *c = &ch->cl[i];
-		uint64_t head, tail, mark;
+		struct shmkit_chan_lane *l = &ch->lanes[i];
+		uint64_t head, tail, done, mark;
 
 		rc = lane_indices(ch, i, &head, &tail);
 		if (rc < 0) {
 			shmkit__ofd_unlock(ch->fd, cons_lock(ch));
 			return rc;
 		}
-		c->head = c->pub = head;
-		c->tail = head;
-		/* Messages in [head, mark) were handed to a consumer that
-		 * never released them: deliver again, flagged (the mark
-		 * stays, see cons_mark()). A mark outside (head, tail] is
+		/* Resume after what the last consumer confirmed (head may
+		 * lag: it is published lazily); a value outside
+		 * [head, tail] is garbage: resume at head. */
+		done = load_relaxed(&l->done);
+		if (done < head || done > tail || (done & 7))
+			done = head;
+		c->head = c->done = c->pub = c->tail = done;
+		if (done != head)
+			/* Pairs with the acquire load of head in
+			 * prod_room(). */
+			store_release(&l->head, done);
+		/* Messages in [done, mark) were handed to a consumer that
+		 * never confirmed them: deliver again, flagged (the mark
+		 * stays, see cons_mark()). A mark outside (done, tail] is
 		 * stale or garbage; drop it. */
-		mark = load_relaxed(&ch->lanes[i].mark);
-		if (mark > head && mark <= tail)
+		mark = load_relaxed(&l->mark);
+		if (mark > done && mark <= tail)
 			c->redeliver = mark;
 		else
-			store_relaxed(&ch->lanes[i].mark, head);
+			store_relaxed(&l->mark, done);
+		store_relaxed(&l->done, done);
 	}
 	/* Sleepers counted by a dead consumer are gone with it. */
 	store_relaxed(&h->rx_sleepers, 0);
@@ -681,27 +692,60 @@ static void cons_txcheck(struct shmkit_chan *ch)
 	}
 }
 
-/* Publish the consumer's head of lane i (what the producer may reuse). */
+/*
+ * Publish lane i's confirmed position as head: the producer may reuse the
+ * bytes below it. Done lazily (see cons_confirm()), because the producer
+ * polls head while its lane is full and every store would have to take the
+ * line back from it.
+ */
 static void cons_publish(struct shmkit_chan *ch, unsigned i)
 {
 	struct shmkit__cons_lane *c = &ch->cl[i];
 	struct shmkit_chan_lane *l = &ch->lanes[i];
 
-	if (c->pub == c->head)
+	if (c->pub == c->done)
 		return;
 	/* Pairs with the acquire load of head in prod_room(): the producer
 	 * overwrites these bytes only after we have finished reading them. */
-	store_release(&l->head, c->head);
-	SHMKIT_CRASH_POINT("chan.recv.published");
-	c->unchecked += c->head - c->pub;
-	c->pub = c->head;
+	store_release(&l->head, c->done);
+	c->unchecked += c->done - c->pub;
+	c->pub = c->done;
 	if (unlikely(load_relaxed(&l->tx_sleep)))
 		wake_tx(l);
 	else if (c->unchecked >= ch->ring_size / 4)
 		cons_txcheck(ch);
 }
 
-/* Publish every lane whose messages were handed out by the last call. */
+/* Publish every lane: before waiting, and at close. */
+static void cons_publish_all(struct shmkit_chan *ch)
+{
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		cons_publish(ch, i);
+}
+
+/*
+ * Confirm what lane i handed out up to the private head: the messages
+ * count as processed, a crash no longer redelivers them. Stored per
+ * message, on a line only a consumer taking over reads; published as head
+ * every sixteenth of the ring, or at once if the producer waits for room
+ * (or when the consumer is about to wait, cons_wait()).
+ */
+static inline void cons_confirm(struct shmkit_chan *ch, unsigned i)
+{
+	struct shmkit__cons_lane *c = &ch->cl[i];
+
+	c->done = c->head;
+	store_relaxed(&ch->lanes[i].done, c->done);
+	/* Read by the next consumer after our death: only the compiler
+	 * could reorder it (see cons_mark()). */
+	atomic_signal_fence(memory_order_seq_cst);
+	SHMKIT_CRASH_POINT("chan.recv.confirmed");
+	if (c->done - c->pub >= ch->ring_size / 16 ||
+	    unlikely(load_relaxed(&ch->lanes[i].tx_sleep)))
+		cons_publish(ch, i);
+}
+
+/* Confirm every lane whose messages were handed out by the last call. */
 static inline void cons_publish_deferred(struct shmkit_chan *ch)
 {
 	uint64_t d = ch->deferred;
@@ -712,7 +756,7 @@ static inline void cons_publish_deferred(struct shmkit_chan *ch)
 			unsigned i = (unsigned)__builtin_ctzll(d);
 
 			d &= d - 1;
-			cons_publish(ch, i);
+			cons_confirm(ch, i);
 		} while (d);
 	}
 }
@@ -899,7 +943,11 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
 	int64_t r;
 	int rc;
 
+	/* Look at head only every few pauses: the consumer writes that
+	 * line, and polling it hard slows the very consumer we wait for. */
 	do {
+		if (sp.n % 8)
+			continue;
 		r = prod_room(ch, ch->tail, need, &pos);
 		if (r != -EAGAIN)
 			return r < 0 ? (int)r : 0;
@@ -1208,9 +1256,9 @@ static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
 }
 
 /*
- * Mark [head, end) as handed to the application before it sees a byte:
+ * Mark [done, end) as handed to the application before it sees a byte:
  * a takeover consumer redelivers (flagged) what lies below the mark and
- * above the published head. The mark is read only by the next consumer,
+ * above the confirmed position. The mark is read only by the next consumer,
  * after our death released the consumer lock; the signal fence keeps the
  * compiler from sinking the store below the copy (a crash is, to this
  * thread, an asynchronous signal).
@@ -1276,8 +1324,11 @@ int shmkit__chan_any(struct shmkit_chan *ch)
 int shmkit__chan_ready(struct shmkit_chan *ch)
 {
 	cons_publish_deferred(ch);
+	if (cons_any(ch))
+		return 1;
+	cons_publish_all(ch);
 	cons_txcheck(ch);
-	return cons_any(ch);
+	return 0;
 }
 
 int shmkit__chan_cons_eos(struct shmkit_chan *ch)
@@ -1351,8 +1402,9 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	uint64_t now, slice;
 	int rc;
 
-	/* Everything handed out is released (published) by now; a lane
-	 * found empty is the moment to run the fenced tx_sleep check. */
+	/* Everything handed out is confirmed by now; a lane found empty is
+	 * the moment to publish it and run the fenced tx_sleep check. */
+	cons_publish_all(ch);
 	cons_txcheck(ch);
 	if (timeout_ns == 0) {
 		rc = cons_end(ch);
@@ -1465,8 +1517,8 @@ int shmkit_chan_release(struct shmkit_chan *ch)
 	i = (unsigned)ch->peeked - 1;
 	ch->peeked = 0;
 	ch->cl[i].head = ch->peek_end;
-	/* Released explicitly: publish now, nothing to defer. */
-	cons_publish(ch, i);
+	/* Released explicitly: confirm now, nothing to defer. */
+	cons_confirm(ch, i);
 	SHMKIT_CRASH_POINT("chan.release.done");
 	return 0;
 }
@@ -1614,6 +1666,7 @@ void shmkit_chan_close(struct shmkit_chan *ch)
 		 * unreleased peek stays queued (its mark makes the next
 		 * consumer flag it). */
 		cons_publish_deferred(ch);
+		cons_publish_all(ch);
 		cons_txcheck(ch);
 		SHMKIT_CRASH_POINT("chan.close.consumer");
 		/* Pairs with the acquire load in shmkit__chan_cons_gone(). */

@@ -19,7 +19,7 @@
 /* "SHMKCHAN" read as a little-endian u64. */
 #define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
 /* Format of the structures below; independent of the segment layout. */
-#define SHMKIT_CHAN_FORMAT 3u
+#define SHMKIT_CHAN_FORMAT 4u
 #define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
 
 /*
@@ -98,18 +98,15 @@ struct shmkit_chan_lane {
 				    * (release, the commit); r: consumer
 				    * (acquire) */
 	uint8_t pad0[56];
-	/* Line 1: consumer, hot. */
-	_Atomic uint64_t head;	 /* 0x40 bytes consumed and released.
-				    * w: consumer (release); r: producer
-				    * (acquire) */
-	_Atomic uint64_t mark;	 /* 0x48 end of the messages handed to the
-				    * application but not yet released (a
-				    * crash redelivers [head, mark), flagged).
-				    * w: consumer; r: the next consumer */
-	_Atomic uint32_t tx_seq; /* 0x50 futex word. w: consumer (fetch_add,
-				    * release) to wake the producer; r:
-				    * producer (acquire) before sleeping */
-	uint8_t pad1[44];
+	/* Line 1: consumer, read by the producer when it runs out of room
+	 * (so written only every so often, see cons_publish()). */
+	_Atomic uint64_t head;	 /* 0x40 bytes the producer may reuse.
+				  * w: consumer (release); r: producer
+				  * (acquire) */
+	_Atomic uint32_t tx_seq; /* 0x48 futex word. w: consumer (fetch_add,
+				  * release) to wake the producer; r:
+				  * producer (acquire) before sleeping */
+	uint8_t pad1[52];
 	/* Line 2: producer, cold (written only when it waits or attaches),
 	 * so that the consumer's look at tx_sleep on every release does not
 	 * pull the line the producer writes tail into. */
@@ -124,7 +121,15 @@ struct shmkit_chan_lane {
 				    * claim (before state, release); r:
 				    * consumer-side waiters */
 	uint8_t pad2[44];
-	uint8_t reserved[64]; /* 0xc0 zero */
+	/* Line 3: the consumer's progress, written per message but read
+	 * only by a consumer taking over after a crash. */
+	_Atomic uint64_t done; /* 0xc0 end of the messages processed (a
+				* consumer's next call confirms the last
+				* one). w: consumer; r: the next consumer */
+	_Atomic uint64_t mark; /* 0xc8 end of the messages handed out: a
+				* crash redelivers [done, mark), flagged.
+				* w: consumer; r: the next consumer */
+	uint8_t pad3[48];
 };
 
 _Static_assert(sizeof(struct shmkit_chan_hdr) == 256, "chan hdr size");
@@ -134,17 +139,20 @@ _Static_assert(offsetof(struct shmkit_chan_hdr, cons_state) == 0x80,
 	       "chan hdr");
 _Static_assert(sizeof(struct shmkit_chan_lane) == 256, "lane size");
 _Static_assert(offsetof(struct shmkit_chan_lane, head) == 0x40, "lane");
-_Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x50, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x48, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_sleep) == 0x8c, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, done) == 0xc0, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, mark) == 0xc8, "lane");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");
 
 /* Consumer-private view of one lane. */
 struct shmkit__cons_lane {
 	uint64_t head;	    /* next record to read (private, trusted) */
 	uint64_t tail;	    /* last validated tail seen */
-	uint64_t pub;	    /* head as last published */
+	uint64_t done;	    /* confirmed: as stored in lane.done */
+	uint64_t pub;	    /* as last published in lane.head */
 	uint64_t unchecked; /* bytes published since the last fenced check
 			     * of tx_sleep */
 	uint64_t redeliver; /* messages starting before this were handed
@@ -183,7 +191,7 @@ struct shmkit_chan {
 	struct shmkit__cons_lane *cl;
 	unsigned cur;	   /* round-robin position */
 	unsigned burst;	   /* messages taken from cur in a row */
-	uint64_t deferred; /* lanes whose head awaits publication */
+	uint64_t deferred; /* lanes whose last message awaits confirmation */
 	int peeked;	   /* lane + 1 of an outstanding peek */
 	uint64_t peek_end;
 	/* Readiness descriptor (consumer). */

@@ -442,7 +442,7 @@ static const char *const prod_points[] = {
 
 static const char *const cons_points[] = {
 	"chan.open.takeover",  "chan.recv.marked",
-	"chan.recv.copied",    "chan.recv.published",
+	"chan.recv.copied",    "chan.recv.confirmed",
 	"chan.recv.sleep",     "chan.peek.marked",
 	"chan.release.done",   "chan.recv_batch.copied",
 	"chan.close.consumer", NULL,
