@@ -642,21 +642,28 @@ static inline void prod_notify(struct shmkit_chan *ch)
  * or ASYM_FALLBACK_SLICE_NS if a fence-less producer is attached and the
  * barrier could not be issued (a lost wake-up then costs that much).
  */
-uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *ch, uint64_t slice_ns)
+uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
+				 uint64_t slice_ns)
 {
 	/* Pairs with P2 in prod_notify(): the fence, or the compiler
-	 * barrier there plus the membarrier here. */
+	 * barrier there plus the membarrier here (one covers every channel
+	 * and every process). */
 	fence_seq_cst();
-	for (unsigned i = 0; i < ch->nlanes; i++) {
-		if (!(load_relaxed(&ch->lanes[i].flags) & SHMKIT_LANE_ASYM))
-			continue;
-		if (load_relaxed(&asym_ok) &&
-		    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0,
-			    0) == 0)
-			return slice_ns;
-		return slice_ns < ASYM_FALLBACK_SLICE_NS
-			       ? slice_ns
-			       : ASYM_FALLBACK_SLICE_NS;
+	for (unsigned k = 0; k < n; k++) {
+		const struct shmkit_chan *ch = chans[k];
+
+		for (unsigned i = 0; i < ch->nlanes; i++) {
+			if (!(load_relaxed(&ch->lanes[i].flags) &
+			      SHMKIT_LANE_ASYM))
+				continue;
+			if (load_relaxed(&asym_ok) &&
+			    syscall(SYS_membarrier,
+				    MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+				return slice_ns;
+			return slice_ns < ASYM_FALLBACK_SLICE_NS
+				       ? slice_ns
+				       : ASYM_FALLBACK_SLICE_NS;
+		}
 	}
 	return slice_ns;
 }
@@ -1379,7 +1386,7 @@ int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 
 	atomic_fetch_add_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
 	/* W2: pairs with P2 in prod_notify(). */
-	slice_ns = shmkit__chan_rx_barrier(ch, slice_ns);
+	slice_ns = shmkit__chan_rx_barrier(&ch, 1, slice_ns);
 	/* W3: pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&h->rx_seq);
 	any = cons_any(ch);

@@ -248,11 +248,13 @@ int shmkit__chan_any(struct shmkit_chan *ch);
 int shmkit__chan_ready(struct shmkit_chan *ch);
 /*
  * Waiter side of the wake-up handshake, after announcing itself in
- * rx_sleepers and before re-checking the tails: a seq_cst fence, plus a
- * process-wide barrier when a producer of the channel commits without
- * one. Returns slice_ns, or less if that barrier was needed and failed.
+ * rx_sleepers of n channels and before re-checking their tails: a seq_cst
+ * fence, plus one process-wide barrier when a producer of any of them
+ * commits without a fence. Returns slice_ns, or less if that barrier was
+ * needed and failed.
  */
-uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *ch, uint64_t slice_ns);
+uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
+				 uint64_t slice_ns);
 /* One announced sleep on rx_seq; 1 if something was there instead. */
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns);
 /* Readiness descriptor (chan_wait.c): re-arm after -EAGAIN; stop. */

@@ -123,8 +123,7 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			atomic_fetch_add_explicit(&chans[i]->hdr->rx_sleepers,
 						  1, memory_order_relaxed);
 		/* Pairs with P2 of each producer's commit (chan.c). */
-		for (unsigned i = 0; i < n; i++)
-			slice = shmkit__chan_rx_barrier(chans[i], slice);
+		slice = shmkit__chan_rx_barrier(chans, n, slice);
 		for (unsigned i = 0; i < n; i++) {
 			words[i] = &chans[i]->hdr->rx_seq;
 			/* Pairs with the release fetch_add of the waker. */
@@ -236,7 +235,8 @@ static void *helper_main(void *arg)
 					  memory_order_relaxed);
 		/* The waiter half of the handshake in chan.c. */
 		slice = shmkit__chan_rx_barrier(
-			ch, live_next > now ? live_next - now : HELPER_LIVE_NS);
+			&ch, 1,
+			live_next > now ? live_next - now : HELPER_LIVE_NS);
 		s = load_acquire(&h->rx_seq);
 		if (!helper_any(ch, heads) && !load_acquire(&ch->fd_stop))
 			shmkit__futex_wait(&h->rx_seq, s, slice);
