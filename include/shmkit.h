@@ -874,7 +874,8 @@ SHMKIT_API void shmkit_map_close(struct shmkit_map *m); /* accepts NULL */
 /*
  * Copy the value of key into val (cap bytes). Returns its length, or
  * -ENOENT, -EMSGSIZE (cap too small: nothing copied), -EMSGSIZE for a key
- * longer than key_max, -EINVAL. With val NULL and cap 0 it only returns
+ * longer than key_max, -EINVAL, -EAGAIN (read-only handle only: the bucket
+ * kept changing under the reader). With val NULL and cap 0 it only returns
  * the length.
  */
 SHMKIT_API int shmkit_map_get(struct shmkit_map *m, const void *key,
