@@ -75,6 +75,11 @@ static void all_calls(struct fixture *f, int want_bad)
 {
 	int bad = 0;
 
+	/*
+	 * Every get first: a put or delete on the corrupt structure may
+	 * rewrite the very links that were wrong (deleting the entry of a
+	 * self-loop does), after which the damage no longer shows to get.
+	 */
 	for (int i = 0; i < 40; i++) {
 		char k[16], v[16];
 		int rc;
@@ -83,6 +88,12 @@ static void all_calls(struct fixture *f, int want_bad)
 		rc = shmkit_map_get(f->m, k, strlen(k), v, sizeof(v));
 		ASSERT_TRUE(rc == 1 || rc == -ENOENT || rc == -EBADMSG);
 		bad |= rc == -EBADMSG;
+	}
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		int rc;
+
+		snprintf(k, sizeof(k), "k%d", i);
 		rc = shmkit_map_put(f->m, k, strlen(k), "w", 1, 0);
 		ASSERT_TRUE(rc >= 0 || rc == -EBADMSG || rc == -ENOSPC);
 		rc = shmkit_map_del(f->m, k, strlen(k));
