@@ -19,9 +19,10 @@
 	X(gc, "remove stale segments (scoped with all users dead, " \
 	      "half-created)")                                      \
 	X(kv, "put, get, delete and list keys in a shared map")     \
-	X(doctor, "check the system for shared-memory problems")         \
-	X(send, "copy standard input into a channel")                  \
-	X(recv, "copy a channel to standard output")
+	X(doctor, "check the system for shared-memory problems")    \
+	X(send, "copy standard input into a channel")               \
+	X(recv, "copy a channel to standard output")                \
+	X(bench, "measure shmkit against pipes, sockets, queues, TCP")
 
 #define DECLARE(name, summary) int cli_cmd_##name(int argc, char **argv);
 COMMANDS(DECLARE)

@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmkit bench output: the aligned tables with units in the column names
+ * and ratios to the pipe and to the floors, the JSON document (context,
+ * results, verification, targets) and the gnuplot data and script.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SHMKIT_GIT_REV
+#define SHMKIT_GIT_REV "unknown"
+#endif
+#ifndef SHMKIT_BUILD_TYPE
+#define SHMKIT_BUILD_TYPE "unknown"
+#endif
+
+static const char *compiler(void)
+{
+#if defined(__clang__)
+	return "clang " __clang_version__;
+#elif defined(__GNUC__)
+	return "gcc " __VERSION__;
+#else
+	return "unknown";
+#endif
+}
+
+static int res_ok(const struct bench_res *x)
+{
+	return x->ran && x->ok;
+}
+
+/* ---- derived figures ------------------------------------------------------------ */
+
+/* How many times slower the round trip became with the busy process. */
+static double slowdown(const struct bench_res *alone,
+		       const struct bench_res *hog)
+{
+	if (!res_ok(alone) || !res_ok(hog) || hog->rate <= 0)
+		return NAN;
+	return alone->rate / hog->rate;
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 && isfinite(a) && isfinite(b) ? a / b : NAN;
+}
+
+/* The stream index memcpy ran at. */
+static int memcpy_idx(const struct bench_run *r)
+{
+	return r->sizes[1] ? 1 : 0;
+}
+
+/* The floor a stream of index s is compared with: ring, or memcpy. */
+static const char *stream_floor(const struct bench_run *r, int s)
+{
+	return s == memcpy_idx(r) ? "memcpy" : "ring";
+}
+
+static double stream_rate(struct bench_run *r, const char *name, int s)
+{
+	struct bench_row *w = bench_row(r, name);
+
+	return w && res_ok(&w->stream[s]) ? w->stream[s].rate : NAN;
+}
+
+static double pp_p50(struct bench_run *r, const char *name)
+{
+	struct bench_row *w = bench_row(r, name);
+
+	return w && res_ok(&w->pp) ? (double)w->pp.p50 : NAN;
+}
+
+static void def_target(struct bench_target *t, const char *name,
+		       const char *desc, const char *cmp, double limit)
+{
+	t->name = name;
+	t->desc = desc;
+	t->cmp = cmp;
+	t->limit = limit;
+	t->measured = NAN;
+}
+
+void bench_targets(struct bench_run *r, struct bench_target *t)
+{
+	struct bench_row *ch = bench_row(r, "chan");
+	double a, b, tm = r->timer_ns;
+	int is64 = r->pp_size == 64;
+	int big = r->sizes[1] == (1u << 20);
+
+	memset(t, 0, sizeof(*t) * BENCH_NTARGETS);
+	def_target(&t[0], "pingpong_median_vs_floor",
+		   "ping-pong median, 64-byte messages, default wait, within "
+		   "1.5x of the cache-line floor",
+		   "<=", 1.5);
+	/* Each round trip contains one clock read: taken off both. */
+	a = pp_p50(r, "chan") - tm;
+	b = pp_p50(r, "floor") - tm;
+	t[0].measured = ratio(a, b);
+	snprintf(t[0].note, sizeof(t[0].note),
+		 "medians less one %.0f ns clock read each", tm);
+	if (!is64)
+		snprintf(t[0].note, sizeof(t[0].note),
+			 "needs 64-byte messages");
+
+	def_target(&t[1], "stream_64B_vs_ring",
+		   "64-byte messages streamed, one call each: at least the "
+		   "plain busy-polling ring's rate",
+		   ">=", 1.0);
+	t[1].measured =
+		ratio(stream_rate(r, "chan", 0), stream_rate(r, "ring", 0));
+	def_target(&t[2], "stream_64B_vs_pipe",
+		   "64-byte messages streamed: at least 20x a pipe",
+		   ">=", 20.0);
+	t[2].measured =
+		ratio(stream_rate(r, "chan", 0), stream_rate(r, "pipe", 0));
+	if (!is64) {
+		snprintf(t[1].note, sizeof(t[1].note),
+			 "needs 64-byte messages");
+		snprintf(t[2].note, sizeof(t[2].note),
+			 "needs 64-byte messages");
+	}
+
+	def_target(&t[3], "stream_1MiB_vs_memcpy",
+		   "1 MiB messages (send/recv, copy in and out): at least 0.8x "
+		   "single-process memcpy bandwidth",
+		   ">=", 0.8);
+	t[3].measured = big ? ratio(stream_rate(r, "chan", 1),
+				    stream_rate(r, "memcpy", 1))
+			    : NAN;
+	if (!big)
+		snprintf(t[3].note, sizeof(t[3].note),
+			 "needs the 1 MiB stream");
+
+	def_target(&t[4], "idle_receiver_cpu",
+		   "a receiver waiting with no traffic uses under 1% of a CPU "
+		   "(percent)",
+		   "<", 1.0);
+	t[4].measured = ch && res_ok(&ch->idle) ? ch->idle.cpu_pct : NAN;
+	snprintf(t[4].note, sizeof(t[4].note), "over %.1f s", r->idle_s);
+
+	def_target(&t[5], "loaded_pinned",
+		   "ping-pong rate with a compute-bound process added falls at "
+		   "most 2x, processes pinned to separate CPUs",
+		   "<=", 2.0);
+	t[5].measured = ch ? slowdown(&ch->pp, &ch->loaded[0]) : NAN;
+	def_target(&t[6], "loaded_unpinned", "the same, processes not pinned",
+		   "<=", 2.0);
+	t[6].measured = ch ? slowdown(&ch->pp_unpinned, &ch->loaded[1]) : NAN;
+
+	for (int i = 0; i < BENCH_NTARGETS; i++) {
+		double m = t[i].measured;
+
+		t[i].evaluated = isfinite(m);
+		if (!t[i].evaluated) {
+			if (!t[i].note[0] || i == 0 || i == 4)
+				snprintf(t[i].note, sizeof(t[i].note),
+					 "not measured in this run");
+			continue;
+		}
+		if (strcmp(t[i].cmp, "<=") == 0)
+			t[i].met = m <= t[i].limit;
+		else if (strcmp(t[i].cmp, ">=") == 0)
+			t[i].met = m >= t[i].limit;
+		else
+			t[i].met = m < t[i].limit;
+	}
+}
+
+/* ---- verification ------------------------------------------------------------ */
+
+struct rowres {
+	const char *work;
+	const struct bench_res *res;
+};
+
+static int row_results(const struct bench_row *w, struct rowres *out)
+{
+	int n = 0;
+
+	out[n++] = (struct rowres){"pingpong", &w->pp};
+	out[n++] = (struct rowres){"stream_small", &w->stream[0]};
+	out[n++] = (struct rowres){"stream_large", &w->stream[1]};
+	out[n++] = (struct rowres){"wake", &w->wake};
+	out[n++] = (struct rowres){"pingpong_unpinned", &w->pp_unpinned};
+	out[n++] = (struct rowres){"loaded_pinned", &w->loaded[0]};
+	out[n++] = (struct rowres){"loaded_unpinned", &w->loaded[1]};
+	out[n++] = (struct rowres){"idle", &w->idle};
+	return n;
+}
+
+/* Totals of a row; the first failure in *why (NULL if none). */
+static int row_totals(const struct bench_row *w, uint64_t *msgs,
+		      uint64_t *verified, uint64_t *errors, const char **work,
+		      const char **why)
+{
+	struct rowres rr[8];
+	int n = row_results(w, rr), ok = 1;
+
+	*msgs = *verified = *errors = 0;
+	*why = *work = NULL;
+	for (int i = 0; i < n; i++) {
+		const struct bench_res *x = rr[i].res;
+
+		if (!x->ran)
+			continue;
+		*msgs += x->received;
+		*verified += x->verified;
+		*errors += x->errors;
+		if (!x->ok && ok) {
+			ok = 0;
+			*why = x->why;
+			*work = rr[i].work;
+		}
+	}
+	return ok;
+}
+
+int bench_all_ok(const struct bench_run *r)
+{
+	for (size_t i = 0; i < r->nrows; i++) {
+		uint64_t m, v, e;
+		const char *why, *work;
+
+		if (r->rows[i].selected &&
+		    !row_totals(&r->rows[i], &m, &v, &e, &work, &why))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- table ------------------------------------------------------------------- */
+
+static void fmt(char *buf, size_t n, double v)
+{
+	if (!isfinite(v))
+		snprintf(buf, n, "-");
+	else if (fabs(v) >= 100)
+		snprintf(buf, n, "%.0f", v);
+	else if (fabs(v) >= 10)
+		snprintf(buf, n, "%.1f", v);
+	else if (fabs(v) >= 1)
+		snprintf(buf, n, "%.2f", v);
+	else if (fabs(v) >= 0.01)
+		snprintf(buf, n, "%.3f", v);
+	else
+		snprintf(buf, n, "%.2g", v);
+}
+
+static void size_label(char *buf, size_t n, size_t size)
+{
+	if (size >= (1u << 20) && size % (1u << 20) == 0)
+		snprintf(buf, n, "%zuMiB", size >> 20);
+	else if (size >= 1024 && size % 1024 == 0)
+		snprintf(buf, n, "%zuKiB", size >> 10);
+	else
+		snprintf(buf, n, "%zuB", size);
+}
+
+#define CELLS 10
+#define CELL 48
+
+struct line {
+	char c[CELLS][CELL];
+	const char *p[CELLS];
+};
+
+static void line_init(struct line *l)
+{
+	for (int i = 0; i < CELLS; i++) {
+		l->c[i][0] = '\0';
+		l->p[i] = l->c[i];
+	}
+}
+
+static void add_line(struct cli_table *t, struct line *l)
+{
+	cli_table_add(t, l->p);
+}
+
+static const char *failed_cell(const struct bench_res *x)
+{
+	if (!x->ran)
+		return "-";
+	return x->ok ? NULL : "failed";
+}
+
+static void table_pingpong(struct bench_run *r, FILE *f)
+{
+	static const char *const h[] = {"TRANSPORT", "P50(ns)",
+					"P90(ns)",   "P99(ns)",
+					"P99.9(ns)", "MAX(ns)",
+					"RATE(k/s)", "VS_FLOOR(x)",
+					"VS_PIPE(x)"};
+	static const int right[] = {0, 1, 1, 1, 1, 1, 1, 1, 1};
+	struct cli_table *t = cli_table_new(9, h, right);
+	double floor50 = pp_p50(r, "floor"), pipe50 = pp_p50(r, "pipe");
+	char sz[32];
+
+	if (!t)
+		return;
+	size_label(sz, sizeof(sz), r->pp_size);
+	fprintf(f,
+		"\nPing-pong round trip, %s messages, the two processes "
+		"pinned to CPUs %d and %d\n",
+		sz, r->cpu[0], r->cpu[1]);
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct bench_row *w = &r->rows[i];
+		const struct bench_res *x = &w->pp;
+		struct line l;
+		const char *fc = failed_cell(x);
+
+		if (!w->selected || !x->ran)
+			continue;
+		line_init(&l);
+		snprintf(l.c[0], CELL, "%s", w->ops->name);
+		if (fc) {
+			for (int k = 1; k < 9; k++)
+				l.p[k] = k == 1 ? fc : "-";
+			add_line(t, &l);
+			continue;
+		}
+		fmt(l.c[1], CELL, (double)x->p50);
+		fmt(l.c[2], CELL, (double)x->p90);
+		fmt(l.c[3], CELL, (double)x->p99);
+		fmt(l.c[4], CELL, (double)x->p999);
+		fmt(l.c[5], CELL, (double)x->max);
+		fmt(l.c[6], CELL, x->rate / 1e3);
+		fmt(l.c[7], CELL, ratio((double)x->p50, floor50));
+		fmt(l.c[8], CELL, ratio(pipe50, (double)x->p50));
+		add_line(t, &l);
+	}
+	cli_table_print(t, f, 1);
+	fprintf(f,
+		"  percentiles from a histogram of every round trip; each "
+		"includes one clock\n  read (%.0f ns). VS_FLOOR: median / the "
+		"floor's median. VS_PIPE: the pipe's\n  median / this median "
+		"(how many times faster than a pipe).\n",
+		r->timer_ns);
+}
+
+static void table_stream(struct bench_run *r, FILE *f)
+{
+	const char *h[CELLS];
+	int right[CELLS], nc = 1, ns = r->sizes[1] ? 2 : 1;
+	char heads[CELLS][CELL];
+	struct cli_table *t;
+
+	h[0] = "TRANSPORT";
+	right[0] = 0;
+	for (int s = 0; s < ns; s++) {
+		char sz[32], fl[16];
+		size_t k;
+
+		size_label(sz, sizeof(sz), r->sizes[s]);
+		snprintf(fl, sizeof(fl), "%s", stream_floor(r, s));
+		for (k = 0; fl[k]; k++)
+			fl[k] = (char)(fl[k] >= 'a' && fl[k] <= 'z' ? fl[k] - 32
+								    : fl[k]);
+		snprintf(heads[nc], CELL,
+			 r->sizes[s] < 4096 ? "%s(Mmsg/s)" : "%s(msg/s)", sz);
+		snprintf(heads[nc + 1], CELL, "%s(GB/s)", sz);
+		snprintf(heads[nc + 2], CELL, "VS_PIPE(x)");
+		snprintf(heads[nc + 3], CELL, "VS_%s(x)", fl);
+		for (int c = 0; c < 4; c++) {
+			h[nc + c] = heads[nc + c];
+			right[nc + c] = 1;
+		}
+		nc += 4;
+	}
+	t = cli_table_new((size_t)nc, h, right);
+	if (!t)
+		return;
+	fprintf(f, "\nStreaming, one send and one receive call per message, "
+		   "pinned\n");
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct bench_row *w = &r->rows[i];
+		struct line l;
+		int any = 0;
+
+		if (!w->selected || (w->ops->flags & BENCH_TP_FLOOR))
+			continue;
+		line_init(&l);
+		snprintf(l.c[0], CELL, "%s", w->ops->name);
+		for (int s = 0; s < ns; s++) {
+			const struct bench_res *x = &w->stream[s];
+			const char *fc = failed_cell(x);
+			int c = 1 + 4 * s;
+
+			any |= x->ran;
+			if (fc) {
+				for (int k = 0; k < 4; k++)
+					l.p[c + k] = k == 0 ? fc : "-";
+				continue;
+			}
+			fmt(l.c[c], CELL,
+			    r->sizes[s] < 4096 ? x->rate / 1e6 : x->rate);
+			fmt(l.c[c + 1], CELL, x->bytes_per_s / 1e9);
+			fmt(l.c[c + 2], CELL,
+			    ratio(x->rate, stream_rate(r, "pipe", s)));
+			fmt(l.c[c + 3], CELL,
+			    ratio(x->rate,
+				  stream_rate(r, stream_floor(r, s), s)));
+		}
+		if (any)
+			add_line(t, &l);
+	}
+	cli_table_print(t, f, 1);
+	fprintf(f, "  rates measured at the receiver; GB = 10^9 bytes. "
+		   "VS_PIPE, VS_RING, VS_MEMCPY:\n  this rate / that one's "
+		   "(memcpy: one process copying the same blocks).\n");
+}
+
+static void table_wake(struct bench_run *r, FILE *f)
+{
+	static const char *const h[] = {
+		"TRANSPORT",	    "WAKE_P50(us)",	 "WAKE_P99(us)",
+		"WAKE_MAX(us)",	    "RECV_CPU(%)",	 "IDLE_CPU(%)",
+		"LOADED_PINNED(x)", "LOADED_UNPINNED(x)"};
+	static const int right[] = {0, 1, 1, 1, 1, 1, 1, 1};
+	struct cli_table *t = cli_table_new(8, h, right);
+
+	if (!t)
+		return;
+	fprintf(f, "\nWake-up, idle wait, and ping-pong next to a "
+		   "compute-bound process\n");
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct bench_row *w = &r->rows[i];
+		const struct bench_res *x = &w->wake;
+		struct line l;
+
+		if (!w->selected || (w->ops->flags & BENCH_TP_MEMCPY))
+			continue;
+		line_init(&l);
+		snprintf(l.c[0], CELL, "%s", w->ops->name);
+		if (failed_cell(x)) {
+			l.p[1] = failed_cell(x);
+			l.p[2] = l.p[3] = l.p[4] = "-";
+		} else {
+			fmt(l.c[1], CELL, (double)x->p50 / 1e3);
+			fmt(l.c[2], CELL, (double)x->p99 / 1e3);
+			fmt(l.c[3], CELL, (double)x->max / 1e3);
+			fmt(l.c[4], CELL, x->cpu_pct);
+		}
+		if (failed_cell(&w->idle))
+			l.p[5] = failed_cell(&w->idle);
+		else
+			fmt(l.c[5], CELL, w->idle.cpu_pct);
+		for (int k = 0; k < 2; k++) {
+			const struct bench_res *alone = k ? &w->pp_unpinned
+							  : &w->pp;
+
+			if (failed_cell(&w->loaded[k]))
+				l.p[6 + k] = failed_cell(&w->loaded[k]);
+			else if (failed_cell(alone))
+				l.p[6 + k] = failed_cell(alone);
+			else
+				fmt(l.c[6 + k], CELL,
+				    slowdown(alone, &w->loaded[k]));
+		}
+		add_line(t, &l);
+	}
+	cli_table_print(t, f, 1);
+	fprintf(f,
+		"  WAKE: send-to-receive latency of a message sent after "
+		"1-3 ms of silence\n  (timestamp in the message); RECV_CPU: "
+		"the receiver's CPU use meanwhile.\n  IDLE_CPU: a receiver "
+		"waiting %.1f s with no traffic. LOADED: round-trip rate\n"
+		"  alone / rate with one compute-bound process running "
+		"(1 = unaffected).\n",
+		r->idle_s);
+}
+
+static void table_verify(struct bench_run *r, FILE *f)
+{
+	static const char *const h[] = {"TRANSPORT", "MESSAGES", "VERIFIED",
+					"ERRORS", "STATUS"};
+	static const int right[] = {0, 1, 1, 1, 0};
+	struct cli_table *t = cli_table_new(5, h, right);
+
+	if (!t)
+		return;
+	fprintf(f, "\nVerification (sequence number and content of every "
+		   "message)\n");
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct bench_row *w = &r->rows[i];
+		uint64_t m, v, e;
+		const char *why, *work;
+		char st[300];
+		struct line l;
+
+		if (!w->selected)
+			continue;
+		line_init(&l);
+		row_totals(w, &m, &v, &e, &work, &why);
+		snprintf(l.c[0], CELL, "%s", w->ops->name);
+		snprintf(l.c[1], CELL, "%llu", (unsigned long long)m);
+		snprintf(l.c[2], CELL, "%llu", (unsigned long long)v);
+		snprintf(l.c[3], CELL, "%llu", (unsigned long long)e);
+		if (why)
+			snprintf(st, sizeof(st), "FAILED (%s): %s", work, why);
+		else
+			snprintf(st, sizeof(st), "ok");
+		l.p[4] = st;
+		add_line(t, &l);
+	}
+	cli_table_print(t, f, 1);
+}
+
+static void print_target(const struct bench_target *t, FILE *f)
+{
+	char m[32];
+
+	fmt(m, sizeof(m), t->measured);
+	if (!t->evaluated)
+		fprintf(f, "  %-8s %s (%s)\n", "n/a", t->desc, t->note);
+	else
+		fprintf(f, "  %-8s %s: %s (target %s %g)%s%s%s\n",
+			t->met ? "met" : "NOT MET", t->desc, m, t->cmp,
+			t->limit, t->note[0] ? " [" : "", t->note,
+			t->note[0] ? "]" : "");
+}
+
+static void placement(struct bench_run *r, char *buf, size_t n)
+{
+	const struct bench_row *w = NULL;
+
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i].selected && res_ok(&r->rows[i].pp)) {
+			w = &r->rows[i];
+			break;
+		}
+	if (r->cpu[0] == r->cpu[1])
+		snprintf(buf, n,
+			 "one CPU allowed (%d): both processes share it",
+			 r->cpu[0]);
+	else if (!w)
+		snprintf(buf, n, "pinned runs on CPUs %d and %d", r->cpu[0],
+			 r->cpu[1]);
+	else if (w->pp.pin_ok)
+		snprintf(buf, n,
+			 "pinned runs on CPUs %d and %d (pinning checked "
+			 "with sched_getcpu)",
+			 r->cpu[0], r->cpu[1]);
+	else
+		snprintf(buf, n,
+			 "pinning to CPUs %d and %d did NOT take (seen on "
+			 "%d and %d)",
+			 r->cpu[0], r->cpu[1], w->pp.cpu_seen[0],
+			 w->pp.cpu_seen[1]);
+}
+
+void bench_print_table(struct bench_run *r, FILE *f)
+{
+	struct bench_target t[BENCH_NTARGETS];
+	char pl[200];
+
+	placement(r, pl, sizeof(pl));
+	fprintf(f, "shmkit bench: shmkit %s (git %s, %s build), %s\n",
+		shmkit_version(), SHMKIT_GIT_REV, SHMKIT_BUILD_TYPE,
+		r->started);
+	fprintf(f, "machine: %s, %d CPUs online; %s; %s\n", r->cpu_model,
+		r->cpus_online, r->kernel, compiler());
+	fprintf(f, "placement: %s; load average %.2f at the start\n", pl,
+		r->load_avg);
+	fprintf(f,
+		"%s run: %.2f s per measurement, %.1f s in all; every "
+		"figure is from this run\n",
+		r->tiny	   ? "tiny"
+		: r->quick ? "quick"
+			   : "full",
+		r->dur_s, r->elapsed_s);
+	table_pingpong(r, f);
+	table_stream(r, f);
+	table_wake(r, f);
+	table_verify(r, f);
+	bench_targets(r, t);
+	fprintf(f, "\nTargets of shmkit channels, measured in this run:\n");
+	for (int i = 0; i < BENCH_NTARGETS; i++)
+		print_target(&t[i], f);
+}
+
+/* ---- JSON ---------------------------------------------------------------------- */
+
+/*
+ * A number member (cli_json has no writer for doubles): the same comma,
+ * newline and indentation as util.c's members. Keys are our own ASCII.
+ * Not finite: null.
+ */
+static void jnum(struct cli_json *j, const char *key, double v)
+{
+	if (j->depth > 0) {
+		if (!j->first[j->depth])
+			fputc(',', j->f);
+		fputc('\n', j->f);
+		for (int i = 0; i < j->depth; i++)
+			fputs("   ", j->f);
+	}
+	j->first[j->depth] = 0;
+	if (key)
+		fprintf(j->f, "\"%s\": ", key);
+	if (!isfinite(v))
+		fputs("null", j->f);
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(j->f, "%.0f", v);
+	else
+		fprintf(j->f, "%.6g", v);
+}
+
+static void json_res(struct cli_json *j, const char *key,
+		     const struct bench_res *x, size_t size, int hist, int cpu)
+{
+	cli_json_obj_begin(j, key);
+	cli_json_bool(j, "ok", x->ok);
+	if (!x->ok)
+		cli_json_str(j, "error", x->why);
+	else
+		cli_json_null(j, "error");
+	cli_json_uint(j, "size_bytes", size);
+	cli_json_uint(j, "messages", x->received);
+	cli_json_uint(j, "sent", x->sent);
+	cli_json_uint(j, "verified", x->verified);
+	cli_json_uint(j, "errors", x->errors);
+	cli_json_uint(j, "count", x->count);
+	jnum(j, "seconds", x->secs);
+	jnum(j, "rate_per_s", x->ok ? x->rate : NAN);
+	if (hist) {
+		cli_json_uint(j, "samples", x->nsamples);
+		cli_json_uint(j, "min_ns", x->min);
+		cli_json_uint(j, "p50_ns", x->p50);
+		cli_json_uint(j, "p90_ns", x->p90);
+		cli_json_uint(j, "p99_ns", x->p99);
+		cli_json_uint(j, "p999_ns", x->p999);
+		cli_json_uint(j, "max_ns", x->max);
+	}
+	if (cpu)
+		jnum(j, "receiver_cpu_pct", x->ok ? x->cpu_pct : NAN);
+	cli_json_arr_begin(j, "cpus_seen");
+	cli_json_int(j, NULL, x->cpu_seen[0]);
+	cli_json_int(j, NULL, x->cpu_seen[1]);
+	cli_json_arr_end(j);
+}
+
+static void json_context(struct bench_run *r, struct cli_json *j)
+{
+	const struct bench_row *w = NULL;
+
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i].selected && res_ok(&r->rows[i].pp)) {
+			w = &r->rows[i];
+			break;
+		}
+	cli_json_obj_begin(j, "context");
+	cli_json_str(j, "shmkit_version", shmkit_version());
+	cli_json_str(j, "git_revision", SHMKIT_GIT_REV);
+	cli_json_str(j, "build_type", SHMKIT_BUILD_TYPE);
+	cli_json_str(j, "compiler", compiler());
+	cli_json_str(j, "kernel", r->kernel);
+	cli_json_str(j, "cpu_model", r->cpu_model);
+	cli_json_int(j, "cpus_online", r->cpus_online);
+	jnum(j, "load_average_1m", r->load_avg);
+	cli_json_str(j, "started", r->started);
+	cli_json_str(j, "mode", r->tiny ? "tiny" : r->quick ? "quick" : "full");
+	jnum(j, "duration_s", r->dur_s);
+	jnum(j, "idle_wait_s", r->idle_s);
+	jnum(j, "elapsed_s", r->elapsed_s);
+	cli_json_uint(j, "pingpong_size_bytes", r->pp_size);
+	cli_json_arr_begin(j, "stream_sizes_bytes");
+	for (int s = 0; s < 2 && r->sizes[s]; s++)
+		cli_json_uint(j, NULL, r->sizes[s]);
+	cli_json_arr_end(j);
+	jnum(j, "wake_gap_min_ms", 1);
+	jnum(j, "wake_gap_max_ms", 3);
+	jnum(j, "timer_ns", r->timer_ns);
+	cli_json_obj_begin(j, "placement");
+	cli_json_arr_begin(j, "cpus_allowed");
+	for (int i = 0; i < r->ncpus_allowed; i++)
+		cli_json_int(j, NULL, r->cpus_allowed[i]);
+	cli_json_arr_end(j);
+	cli_json_int(j, "cpu_a", r->cpu[0]);
+	cli_json_int(j, "cpu_b", r->cpu[1]);
+	cli_json_bool(j, "separate_cpus", r->cpu[0] != r->cpu[1]);
+	cli_json_str(j, "method",
+		     "sched_setaffinity, checked with "
+		     "sched_getcpu");
+	if (w) {
+		cli_json_bool(j, "pinning_verified", w->pp.pin_ok);
+		cli_json_arr_begin(j, "cpus_seen");
+		cli_json_int(j, NULL, w->pp.cpu_seen[0]);
+		cli_json_int(j, NULL, w->pp.cpu_seen[1]);
+		cli_json_arr_end(j);
+	} else {
+		cli_json_null(j, "pinning_verified");
+	}
+	cli_json_obj_end(j);
+	cli_json_obj_end(j);
+}
+
+static void json_row(struct bench_run *r, struct cli_json *j,
+		     const struct bench_row *w)
+{
+	static const char *const skey[2] = {"stream_small", "stream_large"};
+	uint64_t m, v, e;
+	const char *why, *work;
+	int ok = row_totals(w, &m, &v, &e, &work, &why);
+	double floor50 = pp_p50(r, "floor"), pipe50 = pp_p50(r, "pipe");
+
+	cli_json_obj_begin(j, NULL);
+	cli_json_str(j, "name", w->ops->name);
+	cli_json_str(j, "description", w->ops->desc);
+	cli_json_bool(j, "polls", !!(w->ops->flags & BENCH_TP_POLLS));
+	cli_json_bool(j, "ok", ok);
+	if (why) {
+		char buf[300];
+
+		snprintf(buf, sizeof(buf), "%s: %s", work, why);
+		cli_json_str(j, "error", buf);
+	} else {
+		cli_json_null(j, "error");
+	}
+	cli_json_uint(j, "messages", m);
+	cli_json_uint(j, "verified", v);
+	cli_json_uint(j, "errors", e);
+	if (w->pp.ran) {
+		json_res(j, "pingpong", &w->pp, r->pp_size, 1, 0);
+		jnum(j, "vs_floor",
+		     res_ok(&w->pp) ? ratio((double)w->pp.p50, floor50) : NAN);
+		jnum(j, "vs_pipe",
+		     res_ok(&w->pp) ? ratio(pipe50, (double)w->pp.p50) : NAN);
+		cli_json_obj_end(j);
+	}
+	for (int s = 0; s < 2; s++) {
+		const struct bench_res *x = &w->stream[s];
+
+		if (!x->ran)
+			continue;
+		json_res(j, skey[s], x, r->sizes[s], 0, 0);
+		jnum(j, "msgs_per_s", x->ok ? x->rate : NAN);
+		jnum(j, "gb_per_s", x->ok ? x->bytes_per_s / 1e9 : NAN);
+		jnum(j, "vs_pipe",
+		     x->ok ? ratio(x->rate, stream_rate(r, "pipe", s)) : NAN);
+		cli_json_str(j, "floor", stream_floor(r, s));
+		jnum(j, "vs_floor",
+		     x->ok ? ratio(x->rate,
+				   stream_rate(r, stream_floor(r, s), s))
+			   : NAN);
+		cli_json_obj_end(j);
+	}
+	if (w->wake.ran) {
+		json_res(j, "wake", &w->wake, r->pp_size, 1, 1);
+		cli_json_obj_end(j);
+	}
+	if (w->pp_unpinned.ran) {
+		json_res(j, "pingpong_unpinned", &w->pp_unpinned, r->pp_size, 1,
+			 0);
+		cli_json_obj_end(j);
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct bench_res *alone = k ? &w->pp_unpinned : &w->pp;
+
+		if (!w->loaded[k].ran)
+			continue;
+		json_res(j, k ? "loaded_unpinned" : "loaded_pinned",
+			 &w->loaded[k], r->pp_size, 1, 0);
+		jnum(j, "slowdown", slowdown(alone, &w->loaded[k]));
+		cli_json_obj_end(j);
+	}
+	if (w->idle.ran) {
+		json_res(j, "idle", &w->idle, r->pp_size, 0, 1);
+		jnum(j, "wait_s", r->idle_s);
+		cli_json_obj_end(j);
+	}
+	cli_json_obj_end(j);
+}
+
+void bench_print_json(struct bench_run *r, FILE *f)
+{
+	struct bench_target t[BENCH_NTARGETS];
+	struct cli_json j;
+	uint64_t tm = 0, tv = 0, te = 0;
+
+	cli_json_init(&j, f);
+	cli_json_obj_begin(&j, NULL);
+	json_context(r, &j);
+	cli_json_arr_begin(&j, "transports");
+	for (size_t i = 0; i < r->nrows; i++) {
+		uint64_t m, v, e;
+		const char *why, *work;
+
+		if (!r->rows[i].selected)
+			continue;
+		row_totals(&r->rows[i], &m, &v, &e, &work, &why);
+		tm += m;
+		tv += v;
+		te += e;
+		json_row(r, &j, &r->rows[i]);
+	}
+	cli_json_arr_end(&j);
+	cli_json_obj_begin(&j, "verification");
+	cli_json_uint(&j, "messages", tm);
+	cli_json_uint(&j, "verified", tv);
+	cli_json_uint(&j, "errors", te);
+	cli_json_bool(&j, "all_verified", tm == tv && te == 0);
+	cli_json_obj_end(&j);
+	bench_targets(r, t);
+	cli_json_arr_begin(&j, "targets");
+	for (int i = 0; i < BENCH_NTARGETS; i++) {
+		cli_json_obj_begin(&j, NULL);
+		cli_json_str(&j, "name", t[i].name);
+		cli_json_str(&j, "description", t[i].desc);
+		cli_json_str(&j, "compare", t[i].cmp);
+		jnum(&j, "limit", t[i].limit);
+		jnum(&j, "measured", t[i].measured);
+		cli_json_bool(&j, "evaluated", t[i].evaluated);
+		if (t[i].evaluated)
+			cli_json_bool(&j, "met", t[i].met);
+		else
+			cli_json_null(&j, "met");
+		cli_json_str(&j, "note", t[i].note);
+		cli_json_obj_end(&j);
+	}
+	cli_json_arr_end(&j);
+	cli_json_bool(&j, "ok", bench_all_ok(r));
+	cli_json_obj_end(&j);
+	cli_json_end(&j);
+}
+
+/* ---- plot ---------------------------------------------------------------------- */
+
+static void dat(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, " %.6g", v);
+	else
+		fputs(" -", f);
+}
+
+int bench_plot(struct bench_run *r, const char *png)
+{
+	char base[4096], datp[4200], gpp[4200];
+	const char *dot = strrchr(png, '.'), *slash = strrchr(png, '/');
+	size_t n = strlen(png);
+	char *argv[3];
+	FILE *f;
+	pid_t pid;
+	int st, rc;
+
+	if (dot && (!slash || dot > slash) && strcmp(dot, ".png") == 0)
+		n = (size_t)(dot - png);
+	snprintf(base, sizeof(base), "%.*s", (int)n, png);
+	snprintf(datp, sizeof(datp), "%s.dat", base);
+	snprintf(gpp, sizeof(gpp), "%s.gp", base);
+
+	f = fopen(datp, "we");
+	if (!f) {
+		cli_err("bench: cannot write %s: %s", datp, strerror(errno));
+		return -errno;
+	}
+	fprintf(f, "# shmkit bench %s, git %s, %s\n", shmkit_version(),
+		SHMKIT_GIT_REV, r->started);
+	fprintf(f, "# transport pp_p50_ns pp_p90_ns pp_p99_ns pp_p999_ns "
+		   "wake_p50_us wake_p90_us wake_p99_us wake_p999_us "
+		   "stream0_Mmsg_s stream1_GB_s\n");
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct bench_row *w = &r->rows[i];
+		const struct bench_res *p = &w->pp, *k = &w->wake;
+		int s1 = r->sizes[1] ? 1 : 0;
+
+		if (!w->selected)
+			continue;
+		fprintf(f, "\"%s\"", w->ops->name);
+		dat(f, res_ok(p) ? (double)p->p50 : NAN);
+		dat(f, res_ok(p) ? (double)p->p90 : NAN);
+		dat(f, res_ok(p) ? (double)p->p99 : NAN);
+		dat(f, res_ok(p) ? (double)p->p999 : NAN);
+		dat(f, res_ok(k) ? (double)k->p50 / 1e3 : NAN);
+		dat(f, res_ok(k) ? (double)k->p90 / 1e3 : NAN);
+		dat(f, res_ok(k) ? (double)k->p99 / 1e3 : NAN);
+		dat(f, res_ok(k) ? (double)k->p999 / 1e3 : NAN);
+		dat(f, res_ok(&w->stream[0]) ? w->stream[0].rate / 1e6 : NAN);
+		dat(f, res_ok(&w->stream[s1]) ? w->stream[s1].bytes_per_s / 1e9
+					      : NAN);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0) {
+		cli_err("bench: cannot write %s", datp);
+		return -EIO;
+	}
+
+	f = fopen(gpp, "we");
+	if (!f) {
+		cli_err("bench: cannot write %s: %s", gpp, strerror(errno));
+		return -errno;
+	}
+	{
+		char s0[32], s1[32];
+
+		size_label(s0, sizeof(s0), r->sizes[0]);
+		size_label(s1, sizeof(s1),
+			   r->sizes[1] ? r->sizes[1] : r->sizes[0]);
+		fprintf(f,
+			"# shmkit bench plot: gnuplot %s\n"
+			"if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) "
+			"set terminal pngcairo size 1400,1000 noenhanced; "
+			"else set terminal png size 1400,1000\n"
+			"set output '%s'\n"
+			"set datafile missing '-'\n"
+			"set style data histograms\n"
+			"set style histogram clustered gap 1\n"
+			"set style fill solid 0.8 border -1\n"
+			"set xtics rotate by -30 nomirror\n"
+			"set grid ytics\n"
+			"set logscale y\n"
+			"set key top left\n"
+			"set multiplot layout 2,2 title 'shmkit bench, "
+			"%s, %s (git %s)'\n"
+			"set title 'ping-pong round trip, ns (log scale)'\n"
+			"plot '%s' using 2:xtic(1) title 'p50', '' using 3 "
+			"title 'p90', '' using 4 title 'p99', '' using 5 "
+			"title 'p99.9'\n"
+			"set title 'wake-up after 1-3 ms of silence, us "
+			"(log scale)'\n"
+			"plot '%s' using 6:xtic(1) title 'p50', '' using 7 "
+			"title 'p90', '' using 8 title 'p99', '' using 9 "
+			"title 'p99.9'\n"
+			"set title '%s messages streamed, million per "
+			"second (log scale)'\n"
+			"plot '%s' using 10:xtic(1) notitle\n"
+			"set title '%s messages streamed, GB/s (log scale)'\n"
+			"plot '%s' using 11:xtic(1) notitle\n"
+			"unset multiplot\n",
+			gpp, png, r->cpu_model, r->started, SHMKIT_GIT_REV,
+			datp, datp, s0, datp, s1, datp);
+	}
+	if (fclose(f) != 0) {
+		cli_err("bench: cannot write %s", gpp);
+		return -EIO;
+	}
+
+	argv[0] = (char *)"gnuplot";
+	argv[1] = gpp;
+	argv[2] = NULL;
+	fflush(NULL);
+	rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
+	if (rc == ENOENT) {
+		fprintf(stderr,
+			"shmkit bench: gnuplot is not installed: wrote %s "
+			"and %s; 'gnuplot %s' draws %s\n",
+			datp, gpp, gpp, png);
+		return 0;
+	}
+	if (rc != 0) {
+		cli_err("bench: cannot run gnuplot: %s", strerror(rc));
+		return -rc;
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		cli_err("bench: gnuplot failed on %s (data in %s)", gpp, datp);
+		return -EIO;
+	}
+	fprintf(stderr, "shmkit bench: drew %s (data %s, script %s)\n", png,
+		datp, gpp);
+	return 0;
+}
