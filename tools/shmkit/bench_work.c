@@ -496,7 +496,7 @@ static void memcpy_work(struct wctx *w)
 	t0 = bench_now_ns();
 	end = end_time(w->j, t0);
 	do {
-		size_t off = (size_t)(seq * size % (arena - size + 1));
+		size_t off = (size_t)(seq * size % (arena - size + 1)) & ~63ul;
 		size_t so = arena - size - off;
 
 		seq++;
@@ -770,6 +770,15 @@ void bench_job_wait(struct bench_job *j)
 				snprintf(sig, sizeof(sig), "%s",
 					 strsignal(WTERMSIG(st)));
 				job_fail(j, "worker killed by signal: %s", sig);
+			}
+			if (WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+			    !j->sh->side[i].status) {
+				char code[16];
+
+				snprintf(code, sizeof(code), "%d",
+					 WEXITSTATUS(st));
+				job_fail(j, "worker exited with status %s",
+					 code);
 			}
 			/* One side failed: the other gets a second to
 			 * notice, then goes too. */
