@@ -16,12 +16,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef SHMKIT_GIT_REV
-#define SHMKIT_GIT_REV "unknown"
-#endif
+#include "bench_git.h" /* SHMKIT_GIT_REV, made at build time */
+
 #ifndef SHMKIT_BUILD_TYPE
-#define SHMKIT_BUILD_TYPE "unknown"
+#define SHMKIT_BUILD_TYPE ""
 #endif
+
+/* CMAKE_BUILD_TYPE, which may be empty. */
+static const char *build_type(void)
+{
+	return SHMKIT_BUILD_TYPE[0] ? SHMKIT_BUILD_TYPE : "default";
+}
 
 static const char *compiler(void)
 {
@@ -567,8 +572,7 @@ void bench_print_table(struct bench_run *r, FILE *f)
 
 	placement(r, pl, sizeof(pl));
 	fprintf(f, "shmkit bench: shmkit %s (git %s, %s build), %s\n",
-		shmkit_version(), SHMKIT_GIT_REV, SHMKIT_BUILD_TYPE,
-		r->started);
+		shmkit_version(), SHMKIT_GIT_REV, build_type(), r->started);
 	fprintf(f, "machine: %s, %d CPUs online; %s; %s\n", r->cpu_model,
 		r->cpus_online, r->kernel, compiler());
 	fprintf(f, "placement: %s; load average %.2f at the start\n", pl,
@@ -663,7 +667,7 @@ static void json_context(struct bench_run *r, struct cli_json *j)
 	cli_json_obj_begin(j, "context");
 	cli_json_str(j, "shmkit_version", shmkit_version());
 	cli_json_str(j, "git_revision", SHMKIT_GIT_REV);
-	cli_json_str(j, "build_type", SHMKIT_BUILD_TYPE);
+	cli_json_str(j, "build_type", build_type());
 	cli_json_str(j, "compiler", compiler());
 	cli_json_str(j, "kernel", r->kernel);
 	cli_json_str(j, "cpu_model", r->cpu_model);
