@@ -281,6 +281,7 @@ static void idle_group(struct bench_run *r, struct progress *p, int polls)
 static void run_plan(struct bench_run *r)
 {
 	struct progress p = {isatty(STDERR_FILENO), 0, count_steps(r)};
+	char what[64];
 	size_t i;
 
 	for (i = 0; i < r->nrows; i++) {
@@ -298,7 +299,9 @@ static void run_plan(struct bench_run *r)
 			if (!w->selected || is_floor(w) ||
 			    (is_memcpy(w) && s != memcpy_stream(r)))
 				continue;
-			progress(&p, "streaming", w->ops->name);
+			snprintf(what, sizeof(what),
+				 "streaming %zu-byte messages", r->sizes[s]);
+			progress(&p, what, w->ops->name);
 			run_job(r, w, is_memcpy(w) ? BW_MEMCPY : BW_STREAM,
 				r->sizes[s], 1, r->dur_s, &w->stream[s]);
 		}
