@@ -157,8 +157,8 @@ fi
 # ---- table, focused run, --size ---------------------------------------------------
 run 0 bench --tiny --only chan,pipe,floor --size 4K
 for k in "placement:" "TRANSPORT" "P50(ns)" "P99.9(ns)" "VS_FLOOR(x)" \
-	"VS_PIPE(x)" "4KiB(GB/s)" "WAKE_P50(us)" "LOADED_PINNED(x)" \
-	"VERIFIED" "Targets"; do
+	"VS_PIPE(x)" "4KiB(GB/s)" "WAKE_P50(us)" "UNPINNED_P50(ns)" \
+	"LOADED_PINNED(x)" "VERIFIED" "Targets"; do
 	has "$T/out" "$k" "table"
 done
 grep -q '^chan .* ok$' "$T/out" || fail "chan not verified: $(cat "$T/out")"

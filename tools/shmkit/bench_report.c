@@ -428,12 +428,13 @@ static void table_stream(struct bench_run *r, FILE *f)
 
 static void table_wake(struct bench_run *r, FILE *f)
 {
-	static const char *const h[] = {
-		"TRANSPORT",	    "WAKE_P50(us)",	 "WAKE_P99(us)",
-		"WAKE_MAX(us)",	    "RECV_CPU(%)",	 "IDLE_CPU(%)",
-		"LOADED_PINNED(x)", "LOADED_UNPINNED(x)"};
-	static const int right[] = {0, 1, 1, 1, 1, 1, 1, 1};
-	struct cli_table *t = cli_table_new(8, h, right);
+	static const char *const h[] = {"TRANSPORT",	     "WAKE_P50(us)",
+					"WAKE_P99(us)",	     "WAKE_MAX(us)",
+					"RECV_CPU(%)",	     "IDLE_CPU(%)",
+					"UNPINNED_P50(ns)",  "LOADED_PINNED(x)",
+					"LOADED_UNPINNED(x)"};
+	static const int right[] = {0, 1, 1, 1, 1, 1, 1, 1, 1};
+	struct cli_table *t = cli_table_new(9, h, right);
 
 	if (!t)
 		return;
@@ -461,16 +462,20 @@ static void table_wake(struct bench_run *r, FILE *f)
 			l.p[5] = failed_cell(&w->idle);
 		else
 			fmt(l.c[5], CELL, w->idle.cpu_pct);
+		if (failed_cell(&w->pp_unpinned))
+			l.p[6] = failed_cell(&w->pp_unpinned);
+		else
+			fmt(l.c[6], CELL, (double)w->pp_unpinned.p50);
 		for (int k = 0; k < 2; k++) {
 			const struct bench_res *alone = k ? &w->pp_unpinned
 							  : &w->pp;
 
 			if (failed_cell(&w->loaded[k]))
-				l.p[6 + k] = failed_cell(&w->loaded[k]);
+				l.p[7 + k] = failed_cell(&w->loaded[k]);
 			else if (failed_cell(alone))
-				l.p[6 + k] = failed_cell(alone);
+				l.p[7 + k] = failed_cell(alone);
 			else
-				fmt(l.c[6 + k], CELL,
+				fmt(l.c[7 + k], CELL,
 				    slowdown(alone, &w->loaded[k]));
 		}
 		add_line(t, &l);
@@ -480,9 +485,11 @@ static void table_wake(struct bench_run *r, FILE *f)
 		"  WAKE: send-to-receive latency of a message sent after "
 		"1-3 ms of silence\n  (timestamp in the message); RECV_CPU: "
 		"the receiver's CPU use meanwhile.\n  IDLE_CPU: a receiver "
-		"waiting %.1f s with no traffic. LOADED: round-trip rate\n"
-		"  alone / rate with one compute-bound process running "
-		"(1 = unaffected).\n",
+		"waiting %.1f s with no traffic. UNPINNED_P50: ping-pong\n"
+		"  median with the scheduler placing the processes (often "
+		"both on one CPU).\n  LOADED: round-trip rate alone / rate "
+		"with one compute-bound process\n  running (1 = unaffected; "
+		"LOADED_UNPINNED against the unpinned rate).\n",
 		r->idle_s);
 }
 
