@@ -137,9 +137,10 @@ struct bench_res {
 	double bytes_per_s; /* streams */
 	uint64_t nsamples;  /* histogram */
 	uint64_t p50, p90, p99, p999, max, min;
-	double cpu_pct; /* B's CPU time over the test (wake, idle) */
-	int cpu_seen[2];
-	int pin_ok; /* pinned jobs: both sides on the CPUs asked for */
+	double cpu_pct;	     /* B's CPU time over the test (wake, idle) */
+	int cpu_seen[2];     /* each side's CPU at its start */
+	int cpu_seen_end[2]; /* and at its end */
+	int pin_ok;	     /* pinned jobs: both sides on the CPUs asked for */
 };
 
 struct bench_shm; /* shared by the two workers of a job */

@@ -660,6 +660,10 @@ static void json_res(struct cli_json *j, const char *key,
 	cli_json_int(j, NULL, x->cpu_seen[0]);
 	cli_json_int(j, NULL, x->cpu_seen[1]);
 	cli_json_arr_end(j);
+	cli_json_arr_begin(j, "cpus_seen_end");
+	cli_json_int(j, NULL, x->cpu_seen_end[0]);
+	cli_json_int(j, NULL, x->cpu_seen_end[1]);
+	cli_json_arr_end(j);
 }
 
 static void json_context(struct bench_run *r, struct cli_json *j)

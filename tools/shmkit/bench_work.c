@@ -193,8 +193,9 @@ int bench_check(const void *buf, size_t len, uint64_t seq, uint64_t salt,
 /* ---- what the two workers of a job share -------------------------------- */
 
 struct bench_side {
-	int32_t status; /* 0 ok, else failed (why) */
-	int32_t cpu;	/* sched_getcpu() after placement */
+	int32_t status;	 /* 0 ok, else failed (why) */
+	int32_t cpu;	 /* sched_getcpu() after placement */
+	int32_t cpu_end; /* and after the workload */
 	int32_t pin_ok;
 	uint32_t pad;
 	uint64_t sent, received, verified, errors;
@@ -557,6 +558,7 @@ static void worker(struct bench_job *j, int side)
 	memset(w.r, 0, j->size);
 	if (j->work == BW_MEMCPY) {
 		memcpy_work(&w);
+		s->cpu_end = sched_getcpu();
 		goto out;
 	}
 	t->side = side;
@@ -606,6 +608,7 @@ static void worker(struct bench_job *j, int side)
 	case BW_MEMCPY:
 		break;
 	}
+	s->cpu_end = sched_getcpu();
 	if (s->status)
 		atomic_store(&sh->abort, 1);
 detach:
@@ -711,6 +714,7 @@ static void fill_result(struct bench_job *j)
 		r->verified += s->verified;
 		r->errors += s->errors;
 		r->cpu_seen[i] = s->cpu;
+		r->cpu_seen_end[i] = s->cpu_end;
 		if (s->status && r->ok) {
 			r->ok = 0;
 			snprintf(r->why, sizeof(r->why), "%s", s->why);
