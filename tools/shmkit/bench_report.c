@@ -246,17 +246,23 @@ int bench_all_ok(const struct bench_run *r)
 
 /* ---- table ------------------------------------------------------------------- */
 
+/* |v| without libm (the tool does not link it). */
+static double absval(double v)
+{
+	return v < 0 ? -v : v;
+}
+
 static void fmt(char *buf, size_t n, double v)
 {
 	if (!isfinite(v))
 		snprintf(buf, n, "-");
-	else if (fabs(v) >= 100)
+	else if (absval(v) >= 100)
 		snprintf(buf, n, "%.0f", v);
-	else if (fabs(v) >= 10)
+	else if (absval(v) >= 10)
 		snprintf(buf, n, "%.1f", v);
-	else if (fabs(v) >= 1)
+	else if (absval(v) >= 1)
 		snprintf(buf, n, "%.2f", v);
-	else if (fabs(v) >= 0.01)
+	else if (absval(v) >= 0.01)
 		snprintf(buf, n, "%.3f", v);
 	else
 		snprintf(buf, n, "%.2g", v);
@@ -622,7 +628,7 @@ static void jnum(struct cli_json *j, const char *key, double v)
 		fprintf(j->f, "\"%s\": ", key);
 	if (!isfinite(v))
 		fputs("null", j->f);
-	else if (v == floor(v) && fabs(v) < 1e15)
+	else if (absval(v) < 1e15 && v == (double)(long long)v)
 		fprintf(j->f, "%.0f", v);
 	else
 		fprintf(j->f, "%.6g", v);
