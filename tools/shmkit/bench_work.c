@@ -705,6 +705,7 @@ static void fill_result(struct bench_job *j)
 	struct bench_shm *sh = j->sh;
 	int nsides = j->work == BW_MEMCPY ? 1 : 2;
 	const struct bench_side *timer;
+	int bad_seen = 0;
 
 	for (int i = 0; i < nsides; i++) {
 		const struct bench_side *s = &sh->side[i];
@@ -715,8 +716,12 @@ static void fill_result(struct bench_job *j)
 		r->errors += s->errors;
 		r->cpu_seen[i] = s->cpu;
 		r->cpu_seen_end[i] = s->cpu_end;
-		if (s->status && r->ok) {
+		/* The first failure, but a message that failed its check
+		 * explains the other side's failure (it hung up), not the
+		 * other way round. */
+		if (s->status && (r->ok || (s->errors && !bad_seen))) {
 			r->ok = 0;
+			bad_seen = s->errors != 0;
 			snprintf(r->why, sizeof(r->why), "%s", s->why);
 		}
 	}
