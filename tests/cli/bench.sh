@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
-# shmkit bench in a tiny configuration (a few seconds): usage errors exit 2;
-# every transport runs and every message is verified; the JSON has the
-# context, results and targets blocks; a transport that fails is reported
-# and makes the exit status 1; --plot writes its data and script. No
-# timing value is asserted. Without python3 the JSON is checked with grep.
+# shmkit bench in a tiny configuration (seconds): usage errors exit 2; every
+# transport runs and every message is verified, and damaged messages are
+# caught (--corrupt); the JSON has the context, results and targets blocks; a
+# transport that fails is reported and makes the exit status 1; --plot
+# writes its data and script. No timing value is asserted. Without python3
+# the JSON is checked with grep only.
 set -u
 
 : "${SHMKIT:?SHMKIT must name the shmkit tool}"
@@ -181,6 +182,27 @@ assert t["pipe"]["ok"] is True, t["pipe"]
 fi
 SHMKIT_SHM_DIR="$T/nonexistent" run 1 bench --tiny --only chan
 has "$T/out" "FAILED (pingpong)" "failed transport in the table"
+
+# ---- a transport that damages messages cannot look fast -----------------------
+# --corrupt N (for tests) flips a byte of every Nth message sent.
+run 1 bench --tiny --only floor,chan,pipe --corrupt 100 --json
+for t in floor chan pipe; do
+	grep -A8 "\"name\": \"$t\"" "$T/out" | grep -q '"ok": false' ||
+		fail "$t with damaged messages not failed: $(cat "$T/out")"
+done
+has "$T/out" 'verification: message 100' "the damaged message is named"
+if [ -n "$PY" ]; then
+	$PY -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+for t in j["transports"]:
+    assert t["ok"] is False and t["errors"] > 0, t
+    assert t["verified"] < t["messages"], t
+    assert t["error"].startswith("pingpong: verification:"), t["error"]
+assert j["verification"]["all_verified"] is False
+assert j["ok"] is False
+' "$T/out" || fail "damaged messages in the JSON: $(cat "$T/out")"
+fi
 
 # ---- plot -------------------------------------------------------------------------
 run 0 bench --tiny --only floor,pipe,memcpy --plot "$T/p.png"

@@ -152,6 +152,9 @@ struct bench_job {
 	double dur_s;
 	int pinned;
 	int cpu[2];
+	/* tests: damage every corrupt-th message sent (0: none), to show
+	 * that the checks catch a broken transport */
+	uint64_t corrupt;
 	/* running */
 	struct bench_tp tp;
 	struct bench_shm *sh;
@@ -190,6 +193,7 @@ struct bench_row {
 struct bench_run {
 	/* options */
 	int quick, tiny, json;
+	uint64_t corrupt; /* hidden --corrupt N, for the tests */
 	const char *plot;
 	double dur_s;  /* per measurement */
 	double idle_s; /* idle receiver wait */

@@ -287,6 +287,16 @@ static int xsend(struct wctx *w, uint64_t seq, uint32_t flags, uint64_t salt,
 	bench_fill(w->m, w->j->size, seq, flags, salt);
 	if (stamp)
 		((struct bench_hdr *)w->m)->stamp_ns = bench_now_ns();
+	if (w->j->corrupt && (w->s->sent + 1) % w->j->corrupt == 0) {
+		/* A byte of the pattern, or the sequence number where the
+		 * transport carries nothing else. */
+		size_t off = word_at(w->j->size, seq, 0);
+
+		if (w->seq_only || !off)
+			((struct bench_hdr *)w->m)->seq ^= 1;
+		else
+			w->m[off] ^= 1;
+	}
 	rc = w->t->ops->send(w->t, w->m, w->j->size);
 	if (rc < 0)
 		return side_fail(w->s, "send", rc);

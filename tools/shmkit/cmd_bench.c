@@ -217,6 +217,7 @@ static void run_job(struct bench_run *r, struct bench_row *w,
 	j.pinned = pinned;
 	j.cpu[0] = r->cpu[0];
 	j.cpu[1] = r->cpu[1];
+	j.corrupt = r->corrupt;
 	bench_job_start(&j);
 	bench_job_wait(&j);
 	*out = j.res;
@@ -347,6 +348,8 @@ CLI_COMMAND(bench)
 		{"size", required_argument, NULL, 'S'},
 		{"duration", required_argument, NULL, 'D'},
 		{"tiny", no_argument, NULL, 'T'}, /* tests: a few seconds */
+		/* tests: damage every Nth message (the checks must fail) */
+		{"corrupt", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -396,6 +399,12 @@ CLI_COMMAND(bench)
 			break;
 		case 'T':
 			r->tiny = 1;
+			break;
+		case 'C':
+			if (cli_parse_size(optarg, &r->corrupt) < 0 ||
+			    r->corrupt == 0)
+				return cli_usage_err(
+					argv[0], "invalid count '%s'", optarg);
 			break;
 		case 'h':
 			help();
