@@ -141,11 +141,18 @@ need(names == ["pingpong_median_vs_floor", "stream_64B_vs_ring",
                "stream_64B_vs_pipe", "stream_1MiB_vs_memcpy",
                "idle_receiver_cpu", "loaded_pinned", "loaded_unpinned"],
      "targets %r" % names)
+# Evaluated unless the machine stalled so long that a tiny run timed too
+# few messages (which the note then says): no timing assert.
 for t in j["targets"]:
-    need(t["evaluated"] is True, "target %s not evaluated" % t["name"])
-    need(isinstance(t["measured"], (int, float)), "target %s value" % t["name"])
-    need(t["met"] in (True, False), "target %s met" % t["name"])
-    need(t["compare"] in ("<=", ">=", "<"), "target %s compare" % t["name"])
+    n = t["name"]
+    need(t["compare"] in ("<=", ">=", "<"), "target %s compare" % n)
+    need(isinstance(t["limit"], (int, float)), "target %s limit" % n)
+    if t["evaluated"] is True:
+        need(isinstance(t["measured"], (int, float)), "target %s value" % n)
+        need(t["met"] in (True, False), "target %s met" % n)
+    else:
+        need(t["evaluated"] is False and t["met"] is None
+             and "too few samples" in t["note"], "target %s: %r" % (n, t))
 need(j["ok"] is True, "ok is not true")
 if errs:
     print("\n".join(errs))

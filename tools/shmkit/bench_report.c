@@ -96,10 +96,54 @@ static void def_target(struct bench_target *t, const char *name,
 	t->measured = NAN;
 }
 
+/* Enough samples in x for a ratio to mean something (a run whose machine
+ * stalled for the whole measurement has one or two). */
+static int enough(const struct bench_res *x, uint64_t min)
+{
+	return res_ok(x) && x->count >= min;
+}
+
+static const struct bench_res *res_of(struct bench_run *r, const char *name,
+				      int what)
+{
+	struct bench_row *w = bench_row(r, name);
+
+	if (!w)
+		return NULL;
+	return what < 0 ? &w->pp : &w->stream[what];
+}
+
+/* Give t a value only if both results have min samples; else say why. */
+static void target_ratio(struct bench_run *r, struct bench_target *t,
+			 const char *a, const char *b, int what, uint64_t min)
+{
+	const struct bench_res *x = res_of(r, a, what), *y = res_of(r, b, what);
+
+	if (!x || !y || !res_ok(x) || !res_ok(y))
+		return;
+	if (!enough(x, min) || !enough(y, min)) {
+		snprintf(t->note, sizeof(t->note),
+			 "too few samples (%s %llu, %s %llu): the machine "
+			 "stalled; run again",
+			 a, (unsigned long long)x->count, b,
+			 (unsigned long long)y->count);
+		return;
+	}
+	if (what < 0) {
+		/* Each round trip contains one clock read: taken off both. */
+		t->measured = ratio((double)x->p50 - r->timer_ns,
+				    (double)y->p50 - r->timer_ns);
+		snprintf(t->note, sizeof(t->note),
+			 "medians less one %.0f ns clock read each",
+			 r->timer_ns);
+	} else {
+		t->measured = ratio(x->rate, y->rate);
+	}
+}
+
 void bench_targets(struct bench_run *r, struct bench_target *t)
 {
 	struct bench_row *ch = bench_row(r, "chan");
-	double a, b, tm = r->timer_ns;
 	int is64 = r->pp_size == 64;
 	int big = r->sizes[1] == (1u << 20);
 
@@ -108,42 +152,30 @@ void bench_targets(struct bench_run *r, struct bench_target *t)
 		   "ping-pong median, 64-byte messages, default wait, within "
 		   "1.5x of the cache-line floor",
 		   "<=", 1.5);
-	/* Each round trip contains one clock read: taken off both. */
-	a = pp_p50(r, "chan") - tm;
-	b = pp_p50(r, "floor") - tm;
-	t[0].measured = ratio(a, b);
-	snprintf(t[0].note, sizeof(t[0].note),
-		 "medians less one %.0f ns clock read each", tm);
-	if (!is64)
-		snprintf(t[0].note, sizeof(t[0].note),
-			 "needs 64-byte messages");
-
 	def_target(&t[1], "stream_64B_vs_ring",
 		   "64-byte messages streamed, one call each: at least the "
 		   "plain busy-polling ring's rate",
 		   ">=", 1.0);
-	t[1].measured =
-		ratio(stream_rate(r, "chan", 0), stream_rate(r, "ring", 0));
 	def_target(&t[2], "stream_64B_vs_pipe",
 		   "64-byte messages streamed: at least 20x a pipe",
 		   ">=", 20.0);
-	t[2].measured =
-		ratio(stream_rate(r, "chan", 0), stream_rate(r, "pipe", 0));
-	if (!is64) {
-		snprintf(t[1].note, sizeof(t[1].note),
-			 "needs 64-byte messages");
-		snprintf(t[2].note, sizeof(t[2].note),
-			 "needs 64-byte messages");
+	if (is64) {
+		target_ratio(r, &t[0], "chan", "floor", -1, 100);
+		target_ratio(r, &t[1], "chan", "ring", 0, 100);
+		target_ratio(r, &t[2], "chan", "pipe", 0, 100);
+	} else {
+		for (int i = 0; i < 3; i++)
+			snprintf(t[i].note, sizeof(t[i].note),
+				 "needs 64-byte messages");
 	}
 
 	def_target(&t[3], "stream_1MiB_vs_memcpy",
 		   "1 MiB messages (send/recv, copy in and out): at least 0.8x "
 		   "single-process memcpy bandwidth",
 		   ">=", 0.8);
-	t[3].measured = big ? ratio(stream_rate(r, "chan", 1),
-				    stream_rate(r, "memcpy", 1))
-			    : NAN;
-	if (!big)
+	if (big)
+		target_ratio(r, &t[3], "chan", "memcpy", 1, 10);
+	else
 		snprintf(t[3].note, sizeof(t[3].note),
 			 "needs the 1 MiB stream");
 
@@ -151,8 +183,11 @@ void bench_targets(struct bench_run *r, struct bench_target *t)
 		   "a receiver waiting with no traffic uses under 1% of a CPU "
 		   "(percent)",
 		   "<", 1.0);
-	t[4].measured = ch && res_ok(&ch->idle) ? ch->idle.cpu_pct : NAN;
-	snprintf(t[4].note, sizeof(t[4].note), "over %.1f s", r->idle_s);
+	if (ch && res_ok(&ch->idle)) {
+		t[4].measured = ch->idle.cpu_pct;
+		snprintf(t[4].note, sizeof(t[4].note), "over %.1f s",
+			 r->idle_s);
+	}
 
 	def_target(&t[5], "loaded_pinned",
 		   "ping-pong rate with a compute-bound process added falls at "
@@ -168,7 +203,7 @@ void bench_targets(struct bench_run *r, struct bench_target *t)
 
 		t[i].evaluated = isfinite(m);
 		if (!t[i].evaluated) {
-			if (!t[i].note[0] || i == 0 || i == 4)
+			if (!t[i].note[0])
 				snprintf(t[i].note, sizeof(t[i].note),
 					 "not measured in this run");
 			continue;
