@@ -217,8 +217,8 @@ struct bench_run {
 
 /* Row of a transport by name, or NULL if it was not selected. */
 struct bench_row *bench_row(struct bench_run *r, const char *name);
-/* The reference rows of the targets and ratios (NULL if not run). */
 
+/* A performance target of shmkit channels, evaluated in one run. */
 struct bench_target {
 	const char *name;
 	const char *desc;
@@ -231,6 +231,7 @@ struct bench_target {
 };
 
 #define BENCH_NTARGETS 7
+/* Fill t[0..BENCH_NTARGETS-1] from the run's results. */
 void bench_targets(struct bench_run *r, struct bench_target *t);
 
 /* Every message of every job verified, and every job ran. */
