@@ -770,6 +770,8 @@ void bench_job_wait(struct bench_job *j)
 	int nsides = j->work == BW_MEMCPY ? 1 : 2, left = 0, st;
 	uint64_t grace = 0;
 
+	if (!j->sh)
+		return; /* never started: res says why */
 	for (int i = 0; i < nsides; i++)
 		left += j->pid[i] > 0;
 	j->res.ok = j->res.why[0] ? 0 : 1;
