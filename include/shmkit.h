@@ -193,8 +193,8 @@ SHMKIT_API enum shmkit_seg_kind shmkit_seg_kind(const struct shmkit_seg *seg);
  * Inspection without attaching (what `shmkit ls` and `stat` use).
  */
 enum shmkit_seg_state {
-	SHMKIT_STATE_OK = 0,	  /* READY, consistent */
-	SHMKIT_STATE_STALE = 1,	  /* scoped and every user died */
+	SHMKIT_STATE_OK = 0,	     /* READY, consistent */
+	SHMKIT_STATE_STALE = 1,	     /* scoped and every user died */
 	SHMKIT_STATE_INCOMPLETE = 2, /* creator died before READY */
 	SHMKIT_STATE_CREATING = 3,   /* creator alive, not READY yet */
 	SHMKIT_STATE_CORRUPT = 4,    /* shmkit magic, inconsistent header */
@@ -206,7 +206,7 @@ enum shmkit_seg_state {
 #define SHMKIT_SEG_MAX_USERS 64 /* attachment slots listed per segment */
 
 struct shmkit_seg_user {
-	int32_t pid;	  /* as recorded at attach; alive when listed */
+	int32_t pid; /* as recorded at attach; alive when listed */
 	uint32_t uid;
 	uint64_t attach_realtime_ns;
 };
@@ -226,7 +226,7 @@ struct shmkit_seg_info {
 	uint32_t layout_version;
 	uint32_t flags; /* SHMKIT_SEG_SCOPED if scoped */
 	uint64_t created_realtime_ns;
-	uint32_t dir_used;     /* named objects in the directory */
+	uint32_t dir_used; /* named objects in the directory */
 	uint32_t dir_capacity;
 	uint32_t nusers; /* live attached handles (slots with a live owner) */
 	uint32_t users_untracked; /* live handles beyond the slot table */

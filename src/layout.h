@@ -42,9 +42,9 @@
  * informational, torn or stale values mislead a listing and nothing else.
  */
 struct shmkit_slot {
-	_Atomic int32_t pid;	     /* w: owner at attach; r: inspectors */
-	_Atomic uint32_t uid;	     /* w: owner at attach; r: inspectors */
-	_Atomic uint64_t attach_ns;  /* w: owner (CLOCK_REALTIME ns) */
+	_Atomic int32_t pid;	    /* w: owner at attach; r: inspectors */
+	_Atomic uint32_t uid;	    /* w: owner at attach; r: inspectors */
+	_Atomic uint64_t attach_ns; /* w: owner (CLOCK_REALTIME ns) */
 };
 
 /*
@@ -60,11 +60,11 @@ struct shmkit_slot {
 #define SHMKIT_DIRENT_LIVE 0x4556494cu	   /* "LIVE" */
 
 struct shmkit_dirent {
-	_Atomic uint32_t state;	     /* w: under the dir mutex; 0 free */
-	uint32_t kind;		     /* object kind (shmkit_obj_create) */
-	uint64_t offset;	     /* payload offset from the data area */
-	uint64_t size;		     /* bytes asked for at creation */
-	char name[SHMKIT_DIR_NAME];  /* NUL-terminated */
+	_Atomic uint32_t state;	    /* w: under the dir mutex; 0 free */
+	uint32_t kind;		    /* object kind (shmkit_obj_create) */
+	uint64_t offset;	    /* payload offset from the data area */
+	uint64_t size;		    /* bytes asked for at creation */
+	char name[SHMKIT_DIR_NAME]; /* NUL-terminated */
 };
 
 /*
@@ -76,28 +76,28 @@ struct shmkit_dirent {
  * fstat (see seg_validate()).
  */
 struct shmkit_hdr {
-	uint64_t magic;		       /* 0x00 SHMKIT_MAGIC */
-	uint32_t layout_version;       /* 0x08 SHMKIT_LAYOUT_VERSION */
-	uint32_t hdr_size;	       /* 0x0c bytes; = data_off */
-	uint64_t total_size;	       /* 0x10 file size at creation, bytes */
-	uint32_t flags;		       /* 0x18 SHMKIT_HF_* */
-	uint32_t creator_uid;	       /* 0x1c */
-	int32_t creator_pid;	       /* 0x20 */
-	_Atomic uint32_t init_state;   /* 0x24 w: creator, release, last */
-	uint64_t created_ns;	       /* 0x28 CLOCK_REALTIME ns */
-	uint64_t data_off;	       /* 0x30 bytes from segment start */
-	uint64_t data_size;	       /* 0x38 usable bytes */
-	uint32_t slot_off;	       /* 0x40 offset of slots[] */
-	uint32_t slot_cap;	       /* 0x44 SHMKIT_NSLOTS */
-	uint32_t dir_off;	       /* 0x48 offset of dir[] */
-	uint32_t dir_cap;	       /* 0x4c SHMKIT_DIR_CAP */
+	uint64_t magic;		     /* 0x00 SHMKIT_MAGIC */
+	uint32_t layout_version;     /* 0x08 SHMKIT_LAYOUT_VERSION */
+	uint32_t hdr_size;	     /* 0x0c bytes; = data_off */
+	uint64_t total_size;	     /* 0x10 file size at creation, bytes */
+	uint32_t flags;		     /* 0x18 SHMKIT_HF_* */
+	uint32_t creator_uid;	     /* 0x1c */
+	int32_t creator_pid;	     /* 0x20 */
+	_Atomic uint32_t init_state; /* 0x24 w: creator, release, last */
+	uint64_t created_ns;	     /* 0x28 CLOCK_REALTIME ns */
+	uint64_t data_off;	     /* 0x30 bytes from segment start */
+	uint64_t data_size;	     /* 0x38 usable bytes */
+	uint32_t slot_off;	     /* 0x40 offset of slots[] */
+	uint32_t slot_cap;	     /* 0x44 SHMKIT_NSLOTS */
+	uint32_t dir_off;	     /* 0x48 offset of dir[] */
+	uint32_t dir_cap;	     /* 0x4c SHMKIT_DIR_CAP */
 	/* 0x50 w: heap.c: 0 no heap; 1 READY (release, after heap_off and
 	 * heap_size); else bit 63 | start << 32 | pid of the process
 	 * formatting it (a dead one is taken over). r: heap openers. */
 	_Atomic uint64_t heap_init;
-	uint64_t heap_off;	       /* 0x58 data-area offset of the heap */
-	uint64_t heap_size;	       /* 0x60 heap bytes */
-	uint8_t reserved[24];	       /* 0x68 zero */
+	uint64_t heap_off;    /* 0x58 data-area offset of the heap */
+	uint64_t heap_size;   /* 0x60 heap bytes */
+	uint8_t reserved[24]; /* 0x68 zero */
 	struct shmkit_slot slots[SHMKIT_NSLOTS];  /* 0x80 */
 	struct shmkit_dirent dir[SHMKIT_DIR_CAP]; /* 0x480 */
 };

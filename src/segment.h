@@ -19,7 +19,7 @@ struct shmkit_seg {
 	int fd;			/* -1 for anonymous segments */
 	enum shmkit_seg_kind kind;
 	uint32_t flags; /* validated copy of hdr->flags */
-	int guard; /* SIGBUS guard registry index, -1 if unguarded */
+	int guard;	/* SIGBUS guard registry index, -1 if unguarded */
 	int slot;	/* attachment slot, -1 if none */
 	int users_lock; /* 1 if this handle holds the USERS read lock */
 	int rdonly;
