@@ -20,8 +20,8 @@ static int role_first(int argc, char **argv)
 	char buf[64];
 	uint32_t fl = 99;
 
-	if (argc < 1 || shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL,
-					 &c) < 0)
+	if (argc < 1 ||
+	    shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL, &c) < 0)
 		return 2;
 	if (shmkit_chan_recv(c, buf, sizeof(buf), &fl, 5000000000ll) != 3 ||
 	    fl != 0)
@@ -35,8 +35,8 @@ static int role_second(int argc, char **argv)
 {
 	struct shmkit_chan *c;
 
-	if (argc < 1 || shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL,
-					 &c) < 0)
+	if (argc < 1 ||
+	    shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL, &c) < 0)
 		return 2;
 	kill(getpid(), SIGKILL);
 	return 4;
@@ -49,8 +49,8 @@ static int role_third(int argc, char **argv)
 	uint32_t fl = 0;
 	int n;
 
-	if (argc < 1 || shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL,
-					 &c) < 0)
+	if (argc < 1 ||
+	    shmkit_chan_open(argv[0], SHMKIT_CHAN_CONSUMER, NULL, &c) < 0)
 		return 2;
 	n = shmkit_chan_recv(c, buf, sizeof(buf), &fl, 5000000000ll);
 	if (n != 3 || memcmp(buf, "one", 3) != 0)
