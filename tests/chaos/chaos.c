@@ -136,16 +136,22 @@ enum rec_type {
 
 struct rec {
 	uint32_t magic;
-	uint16_t type;
-	uint16_t a;
+	uint8_t type;
+	uint8_t a;  /* producer or writer index */
+	uint16_t b; /* message flags, map operation */
 	uint32_t inc;
-	uint32_t b;
+	uint32_t c; /* map key */
 	uint64_t n;
-	uint32_t c;
-	int32_t d;
-	uint32_t pad;
+	int32_t d; /* map result */
 	uint32_t sum;
 };
+
+/*
+ * 32 bytes: a record never straddles a page, so the one write() that
+ * appends it cannot be cut short by the writer's death (the kernel checks
+ * for a fatal signal between pages of a write).
+ */
+_Static_assert(sizeof(struct rec) == 32, "log record size");
 
 /* Map operations. */
 enum { MOP_PUT = 1, MOP_DEL = 2, MOP_ADD = 3 };
@@ -171,7 +177,6 @@ static uint32_t fnv(const void *p, size_t n)
 static void rec_seal(struct rec *r)
 {
 	r->magic = REC_MAGIC;
-	r->pad = 0;
 	r->sum = fnv(r, offsetof(struct rec, sum));
 }
 
@@ -391,7 +396,7 @@ static int role_producer(int argc, char **argv)
 		if (rc == 0) {
 			for (int i = 0; i < sent; i++, n++) {
 				struct rec r = {.type = REC_SENT,
-						.a = (uint16_t)c.who,
+						.a = (uint8_t)c.who,
 						.inc = c.inc,
 						.n = n};
 
@@ -428,10 +433,10 @@ static void cons_log(struct ctx *c, const void *p, size_t len, uint32_t fl)
 		dropped = 1;
 		return;
 	}
-	r.a = h.prod;
+	r.a = (uint8_t)h.prod;
 	r.inc = h.inc;
 	r.n = h.n;
-	r.b = fl;
+	r.b = (uint16_t)fl;
 	log_rec(c, &r);
 	if (fl & SHMKIT_CHAN_REDELIVERED)
 		atomic_fetch_add(&c->bd->redelivered, 1);
@@ -606,7 +611,7 @@ static int role_mapw(int argc, char **argv)
 		unsigned w = c.who - FIRST_MAPW;
 		unsigned key = (unsigned)(rnd() % MAP_KEYS);
 		struct rec r = {
-			.type = REC_INTENT, .a = (uint16_t)w, .inc = c.inc};
+			.type = REC_INTENT, .a = (uint8_t)w, .inc = c.inc};
 		char kb[32];
 		uint64_t t0;
 		int rc;
@@ -652,7 +657,7 @@ static int role_mapw(int argc, char **argv)
 	}
 	if (selftest("ack")) {
 		struct rec r = {.type = REC_ACK,
-				.a = (uint16_t)(c.who - FIRST_MAPW),
+				.a = (uint8_t)(c.who - FIRST_MAPW),
 				.inc = c.inc,
 				.n = (uint64_t)c.inc << 32 | ++n,
 				.b = MOP_PUT,
@@ -724,6 +729,47 @@ static int collect(const struct shmkit_obj_info *oi, void *arg)
 	return 0;
 }
 
+/*
+ * A heap user also keeps a scoped scratch segment per life, which a death
+ * leaves stale: each life removes its predecessors' with shmkit_seg_gc(),
+ * and the last life leaves its own to the test's final gc.
+ */
+struct scratch {
+	char prefix[160];
+	int removed;
+};
+
+static int gc_scratch(const struct shmkit_seg_info *in, void *arg)
+{
+	struct scratch *sc = arg;
+
+	if (strncmp(in->name, sc->prefix, strlen(sc->prefix)) == 0 &&
+	    shmkit_seg_gc(in->name, 0) > 0)
+		sc->removed++;
+	return 0;
+}
+
+static struct shmkit_seg *scratch_open(struct ctx *c)
+{
+	struct shmkit_seg_opts so = {.sz = sizeof(so),
+				     .flags = SHMKIT_SEG_SCOPED};
+	struct scratch sc = {.removed = 0};
+	struct shmkit_seg *s;
+	char name[200];
+	int rc;
+
+	snprintf(sc.prefix, sizeof(sc.prefix), "%s-s%u-", c->data, c->who);
+	rc = shmkit_seg_list(gc_scratch, &sc);
+	if (rc < 0)
+		bad(c, "seg_list", rc);
+	snprintf(name, sizeof(name), "%s%u", sc.prefix, c->inc);
+	rc = shmkit_seg_create(name, 4096, &so, &s);
+	if (rc < 0)
+		bad(c, "scratch create", rc);
+	memset(shmkit_seg_base(s), (int)c->inc, 4096);
+	return s;
+}
+
 static int role_heap(int argc, char **argv)
 {
 	struct blk live[HEAP_LIVE];
@@ -733,6 +779,7 @@ static int role_heap(int argc, char **argv)
 	struct data d;
 
 	ctx_init(&c, argc, argv);
+	scratch_open(&c); /* never closed: see struct scratch */
 	data_open(&c, &d, 0, 0);
 	/* Objects our previous lives left behind (they are dead). */
 	{
@@ -1229,7 +1276,7 @@ static int test(void)
 	struct board *bd;
 	double secs, kill_ms;
 	uint64_t t_end, t_start;
-	char *before, *after, path[4200];
+	char *before, *pre_gc, *after, path[4200];
 	int fd, removed = 0;
 
 	secs = soak ? env_num("SHMKIT_SOAK_SECONDS", 0)
@@ -1368,11 +1415,15 @@ static int test(void)
 				mx / 1e6, bound / 1e6);
 	}
 
-	/* Everything closed, gc: the directory is as it was. */
+	/* Everything closed, gc: the directory is as it was. The heap
+	 * users' last lives left their scratch segments stale. */
 	shmkit_map_close(m);
 	shmkit_heap_close(h);
 	shmkit_seg_close(dseg);
 	shmkit_seg_close(cseg);
+	pre_gc = listing();
+	if (strcmp(before, pre_gc) == 0)
+		th_fail(__FILE__, __LINE__, "nothing left for gc to do");
 	if (selftest("leak")) {
 		struct shmkit_seg *x;
 
@@ -1409,6 +1460,7 @@ static int test(void)
 	ASSERT_GT(f.map_acks, 0);
 
 	free(before);
+	free(pre_gc);
 	free(after);
 	return 0;
 }
