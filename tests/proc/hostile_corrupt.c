@@ -324,8 +324,9 @@ static int role_worker(int argc, char **argv)
 				      0);
 			}
 		} else if (strcmp(c.what, "prod") == 0) {
-			rc = shmkit_chan_send(ch, "0123456789abcdef",
-					      16 + th_rand() % 200, CHAN_NS);
+			memset(buf, 'm', 256);
+			rc = shmkit_chan_send(ch, buf, 16 + th_rand() % 200,
+					      CHAN_NS);
 			check(&c, "chan_send", rc, chan_errs, t0, CHAN_NS);
 		} else if (strcmp(c.what, "cons") == 0) {
 			uint32_t fl;
@@ -541,8 +542,7 @@ static void one_region(enum region rg)
 		snprintf(idx, sizeof(idx), "%d", i);
 		pids[i] = th_spawn("worker", args, NULL);
 	}
-	for (int i = 0; i < 2000 && atomic_load(&w->started) < NWORKERS - 1;
-	     i++)
+	for (int i = 0; i < 2000 && atomic_load(&w->started) < NWORKERS; i++)
 		usleep(1000);
 
 	until = th_now_ns() + 400000000ull;
