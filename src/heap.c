@@ -294,12 +294,19 @@ static int64_t list_find(struct shmkit_heap *h, uint32_t n, uint32_t *size_g)
 
 /* ------------------------------------------------ intents: split / merge */
 
-static void intent_apply(struct shmkit_heap *h)
+/*
+ * The values of an intent, read once from the record (a peer may change
+ * the record at any time: only these locals are used).
+ */
+struct intent {
+	uint64_t a, b;
+	uint32_t as, bs;
+};
+
+static void intent_apply(struct shmkit_heap *h, const struct intent *it)
 {
-	struct shmkit__heap_intent *in = &h->hp->intent;
-	uint64_t a = load_relaxed(&in->a_off), b = load_relaxed(&in->b_off);
-	uint32_t as = load_relaxed(&in->a_size_g);
-	uint32_t bs = load_relaxed(&in->b_size_g);
+	uint64_t a = it->a, b = it->b;
+	uint32_t as = it->as, bs = it->bs;
 	uint64_t last = a, nxt;
 	uint32_t last_g = as;
 
@@ -318,9 +325,9 @@ static void intent_apply(struct shmkit_heap *h)
 		store_relaxed(&blk(h, nxt)->prev_g, last_g);
 }
 
-/* Validate an intent found after a death: everything in the arena and
- * consistent. 0 or -EBADMSG. */
-static int intent_valid(struct shmkit_heap *h)
+/* Read an intent found after a death into *it and validate it:
+ * everything in the arena and consistent. 0 or -EBADMSG. */
+static int intent_read(struct shmkit_heap *h, struct intent *it)
 {
 	struct shmkit__heap_intent *in = &h->hp->intent;
 	uint64_t a = load_relaxed(&in->a_off), b = load_relaxed(&in->b_off);
@@ -336,7 +343,13 @@ static int intent_valid(struct shmkit_heap *h)
 			return -EBADMSG;
 		end = b + blk_bytes(bs);
 	}
-	return end <= h->arena_end ? 0 : -EBADMSG;
+	if (end > h->arena_end)
+		return -EBADMSG;
+	it->a = a;
+	it->b = b;
+	it->as = as;
+	it->bs = bs;
+	return 0;
 }
 
 /* Resize block a to as granules and, if b, create free block b of bs
@@ -345,6 +358,7 @@ static void resize(struct shmkit_heap *h, uint64_t a, uint32_t as, uint64_t b,
 		   uint32_t bs)
 {
 	struct shmkit__heap_intent *in = &h->hp->intent;
+	const struct intent it = {.a = a, .b = b, .as = as, .bs = bs};
 
 	store_relaxed(&in->a_off, a);
 	store_relaxed(&in->a_size_g, as);
@@ -354,7 +368,7 @@ static void resize(struct shmkit_heap *h, uint64_t a, uint32_t as, uint64_t b,
 	store_relaxed(&in->op, 1);
 	crash_order();
 	SHMKIT_CRASH_POINT("heap.resize.intent");
-	intent_apply(h);
+	intent_apply(h, &it);
 	crash_order();
 	SHMKIT_CRASH_POINT("heap.resize.applied");
 	store_relaxed(&in->op, 0);
@@ -444,9 +458,11 @@ static int heap_rebuild(struct shmkit_heap *h)
 
 	memset(rec_live, -1, sizeof(rec_live));
 	if (load_relaxed(&hp->intent.op)) {
-		if (intent_valid(h) < 0)
+		struct intent it;
+
+		if (intent_read(h, &it) < 0)
 			return -EBADMSG;
-		intent_apply(h);
+		intent_apply(h, &it);
 		crash_order();
 		store_relaxed(&hp->intent.op, 0);
 	}
