@@ -68,7 +68,7 @@ run() {
 	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$out" | tail -1)
 	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$out" |
 		tail -1)
-	trans=$(sed -n "s/^ *\([0-9.e+]*\) transitions (= stored+matched).*/\1/p" \
+	trans=$(sed -n "s/^ *\([0-9.e+]*\) transitions (= .*/\1/p" \
 		"$out" | tail -1)
 	secs=$(sed -n 's/^pan: elapsed time \([0-9.e+]*\).*/\1/p' "$out" |
 		tail -1)
