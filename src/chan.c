@@ -399,6 +399,8 @@ static int attach_producer(struct shmkit_chan *ch)
 	return 0;
 }
 
+static void wake_tx(struct shmkit_chan_lane *l);
+
 static int attach_consumer(struct shmkit_chan *ch)
 {
 	struct shmkit_chan_hdr *h = ch->hdr;
@@ -452,6 +454,18 @@ static int attach_consumer(struct shmkit_chan *ch)
 	atomic_fetch_add_explicit(&h->cons_claims, 1, memory_order_relaxed);
 	/* Pairs with the acquire load of cons_state in cons_gone(). */
 	store_release(&h->cons_state, SHMKIT_CHAN_PEER_ATTACHED);
+	/*
+	 * The waker half of the space handshake, as cons_txcheck(): a
+	 * producer may sleep for room that we just published above, or
+	 * that the dead consumer published (its stores reached memory
+	 * before its lock was released) without its fenced check of
+	 * tx_sleep. Pairs with the fence in prod_wait() after the producer
+	 * raises tx_sleep: either it sees the new head, or we see tx_sleep.
+	 */
+	fence_seq_cst();
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		if (load_relaxed(&ch->lanes[i].tx_sleep))
+			wake_tx(&ch->lanes[i]);
 	return 0;
 }
 
@@ -1375,22 +1389,34 @@ static int cons_end(struct shmkit_chan *ch)
 
 /*
  * Consumer-side sleep (W1-W5 of the handshake) on rx_seq for at most
- * slice_ns unless something is there. Returns 1 if it found something
- * without sleeping, 0 after sleeping.
+ * slice_ns unless something is there. W4 re-checks the tails and end of
+ * stream: a producer that closed after the caller's cons_end() but before
+ * W1 saw no sleeper and woke nobody. The re-check makes no system call (a
+ * lane not marked CLOSED counts as alive; only a dead producer, whose
+ * death the slice bounds, is left to the liveness probe). Returns 1 if a
+ * message may be there, 0 after sleeping or at end of stream (which the
+ * caller's next cons_end() reports).
  */
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 {
 	struct shmkit_chan_hdr *h = ch->hdr;
-	uint32_t s;
-	int any;
+	uint32_t s, claims;
+	unsigned dead;
+	int any, end = 0;
 
 	atomic_fetch_add_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
-	/* W2: pairs with P2 in prod_notify(). */
+	/* W2: pairs with P2 in prod_notify() and with the fence after the
+	 * CLOSED store in shmkit_chan_close(). */
 	slice_ns = shmkit__chan_rx_barrier(&ch, 1, slice_ns);
 	/* W3: pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&h->rx_seq);
 	any = cons_any(ch);
-	if (!any) {
+	if (!any)
+		/* The lane state loads are acquires paired with the CLOSED
+		 * store (see shmkit__chan_eos()). */
+		end = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]),
+				       0, &dead, &claims) != 0;
+	if (!any && !end) {
 		SHMKIT_CRASH_POINT("chan.recv.sleep");
 		shmkit__futex_wait(&h->rx_seq, s, slice_ns);
 	}
@@ -1663,7 +1689,12 @@ void shmkit_chan_close(struct shmkit_chan *ch)
 		 * every commit is visible to whoever sees CLOSED. */
 		store_release(&ch->pl->state, SHMKIT_CHAN_PEER_CLOSED);
 		SHMKIT_CRASH_POINT("chan.close.producer");
-		fence_seq_cst(); /* as prod_notify(): state, then sleepers */
+		/* As P2 of prod_notify(), a full fence even for a fence-less
+		 * producer: orders the CLOSED store before the load of
+		 * rx_sleepers; pairs with W2 in shmkit__chan_rx_barrier(),
+		 * after which every waiter re-checks end of stream
+		 * (shmkit__chan_sleep_rx(), select, the readiness helper). */
+		fence_seq_cst();
 		if (load_relaxed(&ch->hdr->rx_sleepers))
 			shmkit__chan_wake_rx(ch->hdr);
 		shmkit__ofd_unlock(ch->fd,

@@ -61,6 +61,22 @@ static int futex_waitv_shared(_Atomic uint32_t *const *words,
 static atomic_int have_waitv = 1; /* cleared on the first ENOSYS */
 
 /*
+ * End of stream as far as it shows without a system call (a lane not
+ * CLOSED counts as alive), given the consumer's heads: the re-check a
+ * waiter makes after announcing itself (W4), since a producer that closed
+ * before the announcement saw no sleeper and woke nobody. The lane state
+ * loads in shmkit__chan_eos() are acquires paired with the CLOSED store.
+ */
+static int eos_known(struct shmkit_chan *ch, const uint64_t *heads,
+		     size_t stride)
+{
+	uint32_t claims;
+	unsigned dead;
+
+	return shmkit__chan_eos(ch, heads, stride, 0, &dead, &claims) != 0;
+}
+
+/*
  * Is ch ready (its recv would not say -EAGAIN)? Publishes what the last
  * call handed out first, as recv would. The liveness part of end of
  * stream is probed at most every few milliseconds per handle (it costs
@@ -116,13 +132,15 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			slice = HELPER_LIVE_NS;
 		/*
 		 * Announce in every channel, then one fence, then read each
-		 * sequence word and re-check each channel: the waiter half
-		 * of the handshake in chan.c, once per channel.
+		 * sequence word and re-check each channel (messages and
+		 * end of stream): the waiter half of the handshake in
+		 * chan.c, once per channel.
 		 */
 		for (unsigned i = 0; i < n; i++)
 			atomic_fetch_add_explicit(&chans[i]->hdr->rx_sleepers,
 						  1, memory_order_relaxed);
-		/* Pairs with P2 of each producer's commit (chan.c). */
+		/* Pairs with P2 of each producer's commit and with the
+		 * fence after its CLOSED store (chan.c). */
 		slice = shmkit__chan_rx_barrier(chans, n, slice);
 		for (unsigned i = 0; i < n; i++) {
 			words[i] = &chans[i]->hdr->rx_seq;
@@ -130,7 +148,11 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			vals[i] = load_acquire(words[i]);
 		}
 		for (unsigned i = 0; i < n && !mask; i++)
-			mask |= (uint64_t)shmkit__chan_any(chans[i]) << i;
+			mask |= (uint64_t)(shmkit__chan_any(chans[i]) ||
+					   eos_known(chans[i],
+						     &chans[i]->cl[0].head,
+						     sizeof(chans[i]->cl[0])))
+				<< i;
 		if (!mask && load_relaxed(&have_waitv) &&
 		    futex_waitv_shared(words, vals, n,
 				       shmkit__now_ns() + slice) == -ENOSYS)
@@ -233,12 +255,16 @@ static void *helper_main(void *arg)
 			continue;
 		atomic_fetch_add_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
-		/* The waiter half of the handshake in chan.c. */
+		/* The waiter half of the handshake in chan.c: pairs with P2
+		 * and the fence after a producer's CLOSED store. */
 		slice = shmkit__chan_rx_barrier(
 			&ch, 1,
 			live_next > now ? live_next - now : HELPER_LIVE_NS);
 		s = load_acquire(&h->rx_seq);
-		if (!helper_any(ch, heads) && !load_acquire(&ch->fd_stop))
+		/* helper_any() filled heads[] when it found nothing. */
+		if (!helper_any(ch, heads) &&
+		    !eos_known(ch, heads, sizeof(heads[0])) &&
+		    !load_acquire(&ch->fd_stop))
 			shmkit__futex_wait(&h->rx_seq, s, slice);
 		atomic_fetch_sub_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
