@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -303,6 +304,22 @@ int shmkit_mutex_init(struct shmkit_seg *seg, struct shmkit_mutex *mp,
 	return 0;
 }
 
+/*
+ * How much earlier than the liveness interval a waiter asks to be woken.
+ * The kernel may defer a timed futex wake-up by the thread's timer slack
+ * (50 us by default) to batch timers, which on its own stretched every
+ * interval by a fifth at the default. Asking for interval - slack makes
+ * the wake-up land in [interval - slack, interval]; at most half the
+ * interval, so a short one is still a sleep.
+ */
+static uint64_t slack_margin_ns(uint64_t live)
+{
+	int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	uint64_t s = slack < 0 ? 50000 : (uint64_t)slack;
+
+	return s < live / 2 ? s : live / 2;
+}
+
 static uint64_t liveness_ns(struct shmkit__mutex *m)
 {
 	uint32_t us = load_relaxed(&m->liveness_us);
@@ -331,7 +348,7 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 		     uint64_t me, uint64_t timeout_ns)
 {
 	_Atomic uint32_t *fw = word_futex(&m->word);
-	uint64_t live = liveness_ns(m);
+	uint64_t live = liveness_ns(m), period = 0;
 	uint64_t deadline = 0, watched = 0, since = 0, now, sleep;
 	uint64_t want = me, w = load_relaxed(&m->word);
 	int spins = SPIN_MAX, checked = 0;
@@ -365,13 +382,16 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 			continue;
 		}
 		now = shmkit__now_ns();
-		if (!deadline)
+		if (!deadline) {
 			deadline = deadline_of(now, timeout_ns);
+			/* Checks at most one interval apart, slack included. */
+			period = live - slack_margin_ns(live);
+		}
 		if ((w & SHMKIT__M_OWNER) != watched) {
 			watched = w & SHMKIT__M_OWNER;
 			since = now;
 		}
-		if (now - since >= live || (now >= deadline && !checked)) {
+		if (now - since >= period || (now >= deadline && !checked)) {
 			checked = 1;
 			/* Pairs with the release of the owner's lock CAS
 			 * (lock_inner()): w was read from it or from a later
@@ -412,7 +432,7 @@ static int lock_slow(const struct shmkit_seg *seg, struct shmkit__mutex *m,
 		/* Having slept, take the lock with WAITERS set: others may
 		 * still sleep and our unlock must wake them. */
 		want = me | SHMKIT__M_WAITERS;
-		sleep = since + live - now;
+		sleep = since + period - now;
 		if (sleep > deadline - now)
 			sleep = deadline - now;
 		fwait(fw, (uint32_t)w, sleep);
