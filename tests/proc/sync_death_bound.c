@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The owner-death bound of the mutex: a waiter notices a dead holder at
+ * most one liveness interval (plus one check) after the kernel has
+ * released the holder's attachment lock. Trial after trial a holder in
+ * another process is SIGKILLed while this process waits; a thread polls
+ * the holder's slot lock (F_OFD_GETLK from a description of its own) to
+ * timestamp its release, and the waiter's -EOWNERDEAD is timed from it.
+ * The slack allows for a loaded machine; a waiter that polled liveness
+ * late (or not at all) fails the median (or the bound, or times out).
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "layout.h"
+#include "segment.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <shmkit.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define US 1000ull
+#define MS 1000000ull
+#define LIVENESS_NS (250 * US)
+#define TRIALS 100
+/* A release noticed later than this after it is a failure, always. */
+#define BOUND_NS (LIVENESS_NS + 20 * MS)
+/* ... and the median must stay below this. */
+#define MEDIAN_NS (LIVENESS_NS + 3 * MS)
+/* Trials where the observer itself was off the CPU around the release
+ * for longer than this say little about the waiter (see below). */
+#define PRECISE_NS (2 * MS)
+
+struct shared {
+	struct shmkit_mutex m;
+	_Atomic int32_t slot; /* the holder's attachment slot, -1 before */
+};
+
+static int holder(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	struct shared *sh;
+
+	if (argc < 1 || shmkit_seg_open(argv[0], NULL, &seg) < 0)
+		return 2;
+	sh = shmkit_seg_base(seg);
+	if (seg->slot < 0 || shmkit_mutex_lock(seg, &sh->m, 5000 * MS) < 0)
+		return 3;
+	atomic_store(&sh->slot, seg->slot);
+	for (;;)
+		pause();
+}
+
+struct observer {
+	int fd; /* the segment's file, a description of our own */
+	int slot;
+	pid_t victim;
+	uint64_t delay_ns;
+	/* The release lies in [t_held, t_free]. */
+	uint64_t t_held, t_free;
+	int err;
+};
+
+static int slot_held(int fd, int slot)
+{
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = SHMKIT_LOCK_SLOT0 + slot,
+			   .l_len = 1};
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+static void *observe(void *arg)
+{
+	struct observer *o = arg;
+	struct timespec d = {0, (long)o->delay_ns};
+	uint64_t t0, t1, t_kill;
+	int h;
+
+	/* The waiter is asleep by then, at a random phase. */
+	nanosleep(&d, NULL);
+	t_kill = o->t_held = th_now_ns();
+	if (kill(o->victim, SIGKILL) < 0) {
+		o->err = errno;
+		return NULL;
+	}
+	for (t0 = t_kill; t0 - t_kill < 10000 * MS; t0 = t1) {
+		h = slot_held(o->fd, o->slot);
+		t1 = th_now_ns();
+		if (h < 0) {
+			o->err = -h;
+			return NULL;
+		}
+		if (!h) {
+			o->t_free = t1;
+			return NULL;
+		}
+		o->t_held = t0;
+	}
+	o->err = ETIMEDOUT;
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int test(void)
+{
+	struct shmkit_sync_opts so = {.sz = sizeof(so),
+				      .liveness_ns = LIVENESS_NS};
+	static uint64_t upper[5 * TRIALS];
+	struct shmkit_seg *seg;
+	struct shared *sh;
+	char name[128], path[4400];
+	const char *args[] = {name, NULL};
+	long trials = TRIALS / th_slow_factor();
+	long nprecise = 0, t;
+	uint64_t worst_lo = 0, worst_up = 0;
+	int fd;
+
+	th_name(name, sizeof(name), "sdeath");
+	ASSERT_OK(shmkit_seg_create(name, 4096, NULL, &seg));
+	sh = shmkit_seg_base(seg);
+	ASSERT_OK(shmkit_mutex_init(seg, &sh->m, &so));
+	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+
+	/* More trials (up to 5x) if too few were precise. */
+	for (t = 0; t < trials || (nprecise < trials / 2 && t < 5 * trials);
+	     t++) {
+		struct observer o = {.fd = fd};
+		uint64_t t_eod, lo, up, start;
+		pthread_t th;
+		pid_t h;
+		int st;
+
+		atomic_store(&sh->slot, -1);
+		h = th_spawn("holder", args, NULL);
+		start = th_now_ns();
+		while (atomic_load(&sh->slot) < 0) {
+			ASSERT_LT(th_now_ns() - start, 10000 * MS);
+			usleep(100);
+		}
+		o.slot = atomic_load(&sh->slot);
+		o.victim = h;
+		ASSERT_EQ(slot_held(fd, o.slot), 1);
+		o.delay_ns = 2 * MS + th_rand() % MS;
+		ASSERT_EQ(pthread_create(&th, NULL, observe, &o), 0);
+		ASSERT_ERR(shmkit_mutex_lock(seg, &sh->m, 10000 * MS),
+			   EOWNERDEAD);
+		t_eod = th_now_ns();
+		ASSERT_OK(shmkit_mutex_consistent(seg, &sh->m));
+		ASSERT_OK(shmkit_mutex_unlock(seg, &sh->m));
+		ASSERT_EQ(pthread_join(th, NULL), 0);
+		ASSERT_EQ(o.err, 0);
+		st = th_wait(h, 10000);
+		ASSERT_TRUE(th_was_killed(st));
+		/*
+		 * The waiter cannot notice before the release: its check
+		 * asks the kernel the same question.
+		 */
+		ASSERT_GE(t_eod, o.t_held);
+		up = t_eod - o.t_held;
+		lo = t_eod > o.t_free ? t_eod - o.t_free : 0;
+		/* Certainly later than the bound if even this is. */
+		ASSERT_LE(lo, BOUND_NS);
+		if (lo > worst_lo)
+			worst_lo = lo;
+		/*
+		 * A machine busy enough to keep the observer off the CPU
+		 * around the release widens [lo, up] and says nothing about
+		 * the waiter; trials where it stayed narrow bound it.
+		 */
+		if (o.t_free - o.t_held <= PRECISE_NS) {
+			ASSERT_LE(up, BOUND_NS);
+			upper[nprecise++] = up;
+			if (up > worst_up)
+				worst_up = up;
+		}
+	}
+	close(fd);
+	shmkit_seg_close(seg);
+	ASSERT_OK(shmkit_seg_unlink(name));
+
+	ASSERT_GE(nprecise, trials / 2);
+	qsort(upper, (size_t)nprecise, sizeof(upper[0]), cmp_u64);
+	fprintf(stderr,
+		"%ld trials (%ld precise), release -> EOWNERDEAD: median "
+		"<= %llu us, worst <= %llu us (precise), >= %llu us (all); "
+		"interval %llu us\n",
+		t, nprecise, (unsigned long long)(upper[nprecise / 2] / US),
+		(unsigned long long)(worst_up / US),
+		(unsigned long long)(worst_lo / US),
+		(unsigned long long)(LIVENESS_NS / US));
+	ASSERT_LE(upper[nprecise / 2], MEDIAN_NS);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct th_role roles[] = {{"holder", holder},
+					       {NULL, NULL}};
+
+	return th_run(argc, argv, roles, test);
+}
