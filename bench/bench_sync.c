@@ -9,6 +9,7 @@
 #include <shmkit.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,14 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CL 64
-#define MAX_RUNS 15
-#define DEATH_TRIALS 20
+#define MAX_RUNS 50
+#define MAX_TRIALS 100
 
 /* Everything shared, each hot word on its own cache line. */
 struct area {
@@ -341,10 +344,58 @@ static double pingpong(int kind)
 
 /* ------------------------------------------------ owner-death detection */
 
+/*
+ * The liveness lock of an attachment slot, as docs/ARCHITECTURE.md
+ * ("Liveness: OFD locks", "Byte-level format") documents it: the owner of
+ * slot i holds an OFD write lock on byte 2^62 + 64 + i of the segment's
+ * file, and slots[i].pid (i32) sits at file offset 0x80 + 16 * i. The
+ * benchmark reads them from a description of its own, as `shmkit stat`
+ * does, to timestamp the kernel's release of a dead holder's lock.
+ */
+#define SLOT_LOCK0 ((1ll << 62) + 64)
+#define SLOT_TABLE_OFF 0x80
+#define SLOT_SIZE 16
+#define NSLOTS 64
+
+static int obs_fd = -1; /* the segment's file, a description of our own */
+
+static int slot_held(int slot)
+{
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = SLOT_LOCK0 + slot,
+			   .l_len = 1};
+
+	if (fcntl(obs_fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* The attachment slot whose recorded pid is pid and whose lock is held. */
+static int slot_of(pid_t pid)
+{
+	unsigned char tab[NSLOTS * SLOT_SIZE];
+	int32_t p;
+
+	if (pread(obs_fd, tab, sizeof(tab), SLOT_TABLE_OFF) != sizeof(tab))
+		return -1;
+	for (int i = 0; i < NSLOTS; i++) {
+		memcpy(&p, tab + i * SLOT_SIZE, sizeof(p));
+		if (p == pid && slot_held(i) == 1)
+			return i;
+	}
+	return -1;
+}
+
 struct killer {
 	pid_t victim;
+	int slot; /* victim's attachment slot to watch, -1: don't */
 	long jitter_ns;
 	uint64_t t_kill;
+	/* The release of the slot lock happened in [t_held, t_free]: the
+	 * start of the last poll that saw it held, the end of the first
+	 * that saw it free (0: not observed). */
+	uint64_t t_held, t_free;
 };
 
 static void *killer_main(void *arg)
@@ -353,10 +404,34 @@ static void *killer_main(void *arg)
 	/* The waiter is asleep by then; a random phase against its
 	 * liveness checks, as a real death would have. */
 	struct timespec d = {0, 2000000 + k->jitter_ns};
+	uint64_t t0, t1;
 
 	nanosleep(&d, NULL);
 	k->t_kill = now_ns();
+	k->t_held = k->t_kill; /* the victim holds it until killed */
 	kill(k->victim, SIGKILL);
+	/*
+	 * Poll the lock until the kernel drops it (one F_OFD_GETLK, about
+	 * 1-2 us, per poll). Only the window kill -> release is spent
+	 * spinning; the waiter notices the release after it, and by then this
+	 * thread is done. The spinning competes with the dying process for
+	 * the CPUs, so it may lengthen kill -> EOWNERDEAD (--no-observer
+	 * measures without it). Bounded: a victim that does not die in 2 s
+	 * leaves the release unobserved.
+	 */
+	for (t0 = k->t_kill; k->slot >= 0 && t0 - k->t_kill < 2000000000ull;
+	     t0 = t1) {
+		int h = slot_held(k->slot);
+
+		t1 = now_ns();
+		if (h < 0)
+			break;
+		if (!h) {
+			k->t_free = t1;
+			break;
+		}
+		k->t_held = t0;
+	}
 	return NULL;
 }
 
@@ -373,17 +448,82 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Nearest-rank percentile of v[0..n) (sorted in place). */
+static double pctl(double *v, int n, double p)
+{
+	int i = (int)((double)n * p / 100.0 + 0.999999) - 1;
+
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+/*
+ * Every death trial of every run, microseconds, for the pooled
+ * distributions: kill -> EOWNERDEAD (shmkit, pthread), kill -> release of
+ * the holder's slot lock, release -> EOWNERDEAD (upper bound: from the
+ * last poll that saw the lock held; lower bound: from the first that saw
+ * it free), the observer's resolution (the width of the window the
+ * release lies in) and the waiter's wake-up overrun (below).
+ */
+enum { D_KILL_S, D_KILL_P, D_EXIT, D_REL, D_REL_LO, D_RES, D_OVER, ND };
+#define OVER_CAP 1000000
+static double *dv[ND];
+static int dn[ND], death_trials = 20, observe = 1;
+
+static void dpush(int k, double us)
+{
+	dv[k][dn[k]++] = us;
+}
+
+/*
+ * The scheduling slack, measured alongside: while the shmkit trials run,
+ * a thread of the waiter's process sleeps on a futex as the waiter does
+ * between two checks (one interval less the thread's timer slack, which
+ * the kernel may add) and records by how much each wake-up came later than
+ * one interval after the sleep began (negative: earlier). A waiter
+ * notices a release at most interval + this overrun + one check later.
+ */
+static _Atomic uint32_t pace_stop;
+
+static void *pacer_main(void *arg)
+{
+	uint64_t ns = *(const uint64_t *)arg, t0, t1;
+	int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	uint64_t margin = slack < 0 ? 50000 : (uint64_t)slack;
+	_Atomic uint32_t word = 0;
+	struct timespec ts;
+
+	if (margin > ns / 2)
+		margin = ns / 2;
+	ts.tv_sec = (time_t)((ns - margin) / 1000000000ull);
+	ts.tv_nsec = (long)((ns - margin) % 1000000000ull);
+	while (!atomic_load_explicit(&pace_stop, memory_order_relaxed) &&
+	       dn[D_OVER] < OVER_CAP) {
+		t0 = now_ns();
+		syscall(SYS_futex, &word, FUTEX_WAIT, 0, &ts, NULL, 0);
+		t1 = now_ns();
+		dpush(D_OVER, ((double)(t1 - t0) - (double)ns) / 1000.0);
+	}
+	return NULL;
+}
+
 /* Median (and *max) microseconds from SIGKILL of the holder until the
- * blocked waiter has the lock with EOWNERDEAD. */
+ * blocked waiter has the lock with EOWNERDEAD, over death_trials. */
 static double death(int use_pthread, double *max)
 {
-	double v[DEATH_TRIALS];
+	double v[MAX_TRIALS];
+	uint64_t pace_ns = liveness_ns ? liveness_ns : SHMKIT_SYNC_LIVENESS_NS;
+	pthread_t pacer;
+	int pacing = !use_pthread && observe;
 
 	*max = 0;
-	for (int t = 0; t < DEATH_TRIALS; t++) {
+	atomic_store_explicit(&pace_stop, 0, memory_order_relaxed);
+	if (pacing && pthread_create(&pacer, NULL, pacer_main, &pace_ns))
+		die("pthread_create", -EAGAIN);
+	for (int t = 0; t < death_trials; t++) {
 		struct shmkit_seg *cs;
 		struct area *ca;
-		struct killer k;
+		struct killer k = {0};
 		pthread_t th;
 		uint64_t t1;
 		pid_t pid;
@@ -403,6 +543,9 @@ static double death(int use_pthread, double *max)
 		while (!atomic_load(&A->flag))
 			sched_yield();
 		k.victim = pid;
+		k.slot = use_pthread || !observe ? -1 : slot_of(pid);
+		if (!use_pthread && observe && k.slot < 0)
+			die("victim's attachment slot not found", -ENOENT);
 		k.jitter_ns = random() % 1000000;
 		pthread_create(&th, NULL, killer_main, &k);
 		if (use_pthread) {
@@ -425,8 +568,24 @@ static double death(int use_pthread, double *max)
 		v[t] = (double)(t1 - k.t_kill) / 1000.0;
 		if (v[t] > *max)
 			*max = v[t];
+		dpush(use_pthread ? D_KILL_P : D_KILL_S, v[t]);
+		if (k.slot >= 0) {
+			if (!k.t_free)
+				die("release of the slot lock not observed",
+				    -ETIMEDOUT);
+			dpush(D_EXIT, (double)(k.t_held - k.t_kill) / 1000.0);
+			dpush(D_REL, (double)(t1 - k.t_held) / 1000.0);
+			dpush(D_REL_LO,
+			      t1 > k.t_free ? (double)(t1 - k.t_free) / 1000.0
+					    : 0);
+			dpush(D_RES, (double)(k.t_free - k.t_held) / 1000.0);
+		}
 	}
-	return median(v, DEATH_TRIALS);
+	if (pacing) {
+		atomic_store_explicit(&pace_stop, 1, memory_order_relaxed);
+		pthread_join(pacer, NULL);
+	}
+	return median(v, death_trials);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -493,20 +652,63 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: shmkit-bench-sync [--json] [--runs N] [--quick] "
 		"[--liveness NS]\n"
+		"                         [--death-only] [--trials N] "
+		"[--no-observer]\n"
 		"       shmkit-bench-sync --signal-only N\n"
-		"  --runs N       repeat N times (default 5), report medians\n"
+		"  --runs N       repeat N times (default 5, at most %d), "
+		"report medians\n"
 		"  --quick        fewer iterations (smoke test)\n"
 		"  --liveness NS  the shmkit mutex's liveness interval\n"
+		"  --death-only   only the owner-death trials\n"
+		"  --trials N     owner-death trials per run (default 20, "
+		"at most %d)\n"
+		"  --no-observer  do not poll the dead holder's liveness lock\n"
+		"                 (no release -> EOWNERDEAD figures)\n"
 		"  --signal-only  only N event signals with no waiter (run\n"
-		"                 under strace -c -f: no futex call appears)\n");
+		"                 under strace -c -f: no futex call appears)\n",
+		MAX_RUNS, MAX_TRIALS);
 	exit(2);
+}
+
+/* Pooled distributions, as JSON fields and table rows. */
+struct dist {
+	const char *name; /* JSON prefix */
+	int k;
+};
+
+static const struct dist dists[] = {
+	{"death_shmkit_kill", D_KILL_S},      {"death_pthread_kill", D_KILL_P},
+	{"death_shmkit_exit", D_EXIT},	      {"death_shmkit_release", D_REL},
+	{"death_observer_resolution", D_RES}, {"death_wakeup_overrun", D_OVER},
+};
+
+#define NDIST (sizeof(dists) / sizeof(dists[0]))
+
+static void dist_stats(int k, double *p50, double *p99, double *max)
+{
+	*p50 = *p99 = *max = 0;
+	if (dn[k] == 0)
+		return;
+	*p50 = median(dv[k], dn[k]);
+	*p99 = pctl(dv[k], dn[k], 99);
+	*max = dv[k][dn[k] - 1]; /* sorted */
+}
+
+static void dist_row(const char *label, int k)
+{
+	double p50, p99, max;
+
+	dist_stats(k, &p50, &p99, &max);
+	printf("%-34s %9.1f us %9.1f us %9.1f us\n", label, p50, p99, max);
 }
 
 int main(int argc, char **argv)
 {
-	double res[MAX_RUNS][NRES], med[NRES], col[MAX_RUNS];
-	int json = 0, runs = 5, rc;
+	static double res[MAX_RUNS][NRES];
+	double med[NRES], col[MAX_RUNS], live_us, p50, p99, max;
+	int json = 0, runs = 5, death_only = 0, rc;
 	long signal_only = 0;
+	char path[4200];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
@@ -522,6 +724,14 @@ int main(int argc, char **argv)
 			iters_hand /= 50;
 			iters_wake /= 50;
 			iters_signal /= 50;
+		} else if (strcmp(argv[i], "--death-only") == 0) {
+			death_only = 1;
+		} else if (strcmp(argv[i], "--trials") == 0 && i + 1 < argc) {
+			death_trials = atoi(argv[++i]);
+			if (death_trials < 1 || death_trials > MAX_TRIALS)
+				usage();
+		} else if (strcmp(argv[i], "--no-observer") == 0) {
+			observe = 0;
 		} else if (strcmp(argv[i], "--signal-only") == 0 &&
 			   i + 1 < argc) {
 			signal_only = atol(argv[++i]);
@@ -545,8 +755,25 @@ int main(int argc, char **argv)
 		shmkit_seg_unlink(seg_name);
 		return 0;
 	}
-	for (int r = 0; r < runs; r++)
-		run_once(res[r]);
+	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), seg_name);
+	obs_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (obs_fd < 0)
+		die("open the segment's file", -errno);
+	for (int k = 0; k < ND; k++) {
+		dv[k] = calloc(k == D_OVER ? OVER_CAP
+					   : (size_t)(runs * death_trials),
+			       sizeof(double));
+		if (!dv[k])
+			die("calloc", -ENOMEM);
+	}
+	for (int r = 0; r < runs; r++) {
+		if (death_only) {
+			res[r][DEATH_S] = death(0, &res[r][DEATH_S_MAX]);
+			res[r][DEATH_P] = death(1, &res[r][DEATH_P_MAX]);
+		} else {
+			run_once(res[r]);
+		}
+	}
 	for (int k = 0; k < NRES; k++) {
 		for (int r = 0; r < runs; r++)
 			col[r] = res[r][k];
@@ -554,40 +781,70 @@ int main(int argc, char **argv)
 		if (k == DEATH_S_MAX || k == DEATH_P_MAX)
 			med[k] = col[runs - 1]; /* sorted: the worst of all */
 	}
+	close(obs_fd);
 	shmkit_seg_close(seg);
 	shmkit_seg_unlink(seg_name);
+	live_us =
+		(double)(liveness_ns ? liveness_ns : SHMKIT_SYNC_LIVENESS_NS) /
+		1000.0;
 
 	if (json) {
-		printf("{\"runs\": %d, \"liveness_ns\": %llu", runs,
-		       (unsigned long long)SHMKIT_SYNC_LIVENESS_NS);
-		for (int k = 0; k < NRES; k++)
+		printf("{\"runs\": %d, \"liveness_ns\": %.0f, "
+		       "\"death_trials\": %d",
+		       runs, live_us * 1000, runs * death_trials);
+		for (int k = death_only ? DEATH_S : 0; k < NRES; k++)
 			printf(", \"%s\": %.2f", res_name[k], med[k]);
+		for (size_t d = 0; d < NDIST; d++) {
+			if (dn[dists[d].k] == 0)
+				continue;
+			dist_stats(dists[d].k, &p50, &p99, &max);
+			printf(", \"%s_p50_us\": %.2f, \"%s_p99_us\": %.2f, "
+			       "\"%s_max_us\": %.2f",
+			       dists[d].name, p50, dists[d].name, p99,
+			       dists[d].name, max);
+		}
 		printf("}\n");
 		return 0;
 	}
 	printf("shmkit-bench-sync: medians of %d runs\n", runs);
 	printf("%-34s %12s %12s %8s  %s\n", "", "shmkit", "pthread", "ratio",
 	       "target");
-	printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.2\n",
-	       "uncontended lock+unlock", med[UNC_S], med[UNC_P],
-	       med[UNC_S] / med[UNC_P]);
-	printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.5\n",
-	       "hand-off between 2 processes", med[HAND_S], med[HAND_P],
-	       med[HAND_S] / med[HAND_P]);
-	printf("%-34s %9.1f ns %9.1f ns %8s  no syscall\n",
-	       "signal, no waiter (vs cond)", med[SIG_S], med[SIG_P], "");
-	printf("%-34s %9.1f ns %12s\n", "sem post+trywait, no waiter",
-	       med[POST_S], "");
-	printf("%-34s %9.1f us %9.1f us %8.2f\n", "wake-up, event (vs cond)",
-	       med[WAKE_EV] / 1000, med[WAKE_COND] / 1000,
-	       med[WAKE_EV] / med[WAKE_COND]);
-	printf("%-34s %9.1f us %12s\n", "wake-up, semaphore",
-	       med[WAKE_SEM] / 1000, "");
+	if (!death_only) {
+		printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.2\n",
+		       "uncontended lock+unlock", med[UNC_S], med[UNC_P],
+		       med[UNC_S] / med[UNC_P]);
+		printf("%-34s %9.1f ns %9.1f ns %8.2f  <= 1.5\n",
+		       "hand-off between 2 processes", med[HAND_S], med[HAND_P],
+		       med[HAND_S] / med[HAND_P]);
+		printf("%-34s %9.1f ns %9.1f ns %8s  no syscall\n",
+		       "signal, no waiter (vs cond)", med[SIG_S], med[SIG_P],
+		       "");
+		printf("%-34s %9.1f ns %12s\n", "sem post+trywait, no waiter",
+		       med[POST_S], "");
+		printf("%-34s %9.1f us %9.1f us %8.2f\n",
+		       "wake-up, event (vs cond)", med[WAKE_EV] / 1000,
+		       med[WAKE_COND] / 1000, med[WAKE_EV] / med[WAKE_COND]);
+		printf("%-34s %9.1f us %12s\n", "wake-up, semaphore",
+		       med[WAKE_SEM] / 1000, "");
+	}
 	printf("%-34s %9.1f us %9.1f us %8.2f  <= 10\n",
 	       "owner death noticed, median", med[DEATH_S], med[DEATH_P],
 	       med[DEATH_S] / med[DEATH_P]);
-	printf("%-34s %9.1f us %9.1f us %8s  <= %llu us bound\n",
+	printf("%-34s %9.1f us %9.1f us %8s  <= %.0f us bound\n",
 	       "owner death noticed, worst", med[DEATH_S_MAX], med[DEATH_P_MAX],
-	       "", (unsigned long long)SHMKIT_SYNC_LIVENESS_NS / 1000);
+	       "", live_us);
+	printf("\nowner death, all %d trials pooled, liveness interval "
+	       "%.0f us:\n",
+	       runs * death_trials, live_us);
+	printf("%-34s %12s %12s %12s\n", "", "median", "p99", "max");
+	dist_row("kill -> EOWNERDEAD, pthread", D_KILL_P);
+	dist_row("kill -> EOWNERDEAD, shmkit", D_KILL_S);
+	if (dn[D_REL] > 0) {
+		dist_row("kill -> slot lock released (>=)", D_EXIT);
+		dist_row("release -> EOWNERDEAD (<=)", D_REL);
+		dist_row("release -> EOWNERDEAD (>=)", D_REL_LO);
+		dist_row("  (observer resolution)", D_RES);
+		dist_row("waiter wake-up, overrun of interval", D_OVER);
+	}
 	return 0;
 }
