@@ -6,8 +6,10 @@
  * another process is SIGKILLed while this process waits; a thread polls
  * the holder's slot lock (F_OFD_GETLK from a description of its own) to
  * timestamp its release, and the waiter's -EOWNERDEAD is timed from it.
- * The slack allows for a loaded machine; a waiter that polled liveness
- * late (or not at all) fails the median (or the bound, or times out).
+ * Time the waiter spent runnable but off the CPU after the release (its
+ * schedstat run delay) is subtracted, so the bounds hold on a loaded
+ * machine. Checked by breaking the waiter: polling every 4 intervals fails
+ * the 90th percentile, every 20 ms the per-trial bound, never a time-out.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -16,9 +18,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <shmkit.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,13 +30,34 @@
 #define MS 1000000ull
 #define LIVENESS_NS (250 * US)
 #define TRIALS 100
-/* A release noticed later than this after it is a failure, always. */
-#define BOUND_NS (LIVENESS_NS + 20 * MS)
-/* ... and the median must stay below this. */
-#define MEDIAN_NS (LIVENESS_NS + 3 * MS)
+/*
+ * Bounds on release -> EOWNERDEAD less the time the waiter was kept off the
+ * CPU (run delay): every trial within the interval plus a slack for what
+ * the run delay does not see (interrupts, a preempted virtual CPU), 90 %
+ * within two intervals, the median within the interval plus 1 ms.
+ */
+#define BOUND_NS (LIVENESS_NS + 5 * MS)
+#define P90_NS (2 * LIVENESS_NS)
+#define MEDIAN_NS (LIVENESS_NS + 1 * MS)
 /* Trials where the observer itself was off the CPU around the release
  * for longer than this say little about the waiter (see below). */
 #define PRECISE_NS (2 * MS)
+
+/*
+ * The holder runs on CPU 1 and the observer on CPU 0: woken by the kill on
+ * the observer's CPU, the holder would otherwise share it, and the release
+ * would mostly happen while the observer is off the CPU.
+ */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
 
 struct shared {
 	struct shmkit_mutex m;
@@ -47,6 +72,7 @@ static int holder(int argc, char **argv)
 	if (argc < 1 || shmkit_seg_open(argv[0], NULL, &seg) < 0)
 		return 2;
 	sh = shmkit_seg_base(seg);
+	pin(1);
 	if (seg->slot < 0 || shmkit_mutex_lock(seg, &sh->m, 5000 * MS) < 0)
 		return 3;
 	atomic_store(&sh->slot, seg->slot);
@@ -58,11 +84,34 @@ struct observer {
 	int fd; /* the segment's file, a description of our own */
 	int slot;
 	pid_t victim;
+	pid_t waiter; /* TID of the waiting thread */
 	uint64_t delay_ns;
 	/* The release lies in [t_held, t_free]. */
 	uint64_t t_held, t_free;
+	uint64_t delay_free; /* the waiter's run delay at t_free */
 	int err;
 };
+
+/*
+ * Time thread tid has spent runnable but kept off the CPU, ns
+ * (/proc/self/task/TID/schedstat, second field); 0 where the kernel does
+ * not keep it, which leaves the bound uncorrected (stricter).
+ */
+static uint64_t run_delay(pid_t tid)
+{
+	char path[64];
+	unsigned long long run = 0, delay = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &delay) != 2)
+		delay = 0;
+	fclose(f);
+	return delay;
+}
 
 static int slot_held(int fd, int slot)
 {
@@ -83,6 +132,7 @@ static void *observe(void *arg)
 	uint64_t t0, t1, t_kill;
 	int h;
 
+	pin(0);
 	/* The waiter is asleep by then, at a random phase. */
 	nanosleep(&d, NULL);
 	t_kill = o->t_held = th_now_ns();
@@ -99,6 +149,7 @@ static void *observe(void *arg)
 		}
 		if (!h) {
 			o->t_free = t1;
+			o->delay_free = run_delay(o->waiter);
 			return NULL;
 		}
 		o->t_held = t0;
@@ -118,14 +169,15 @@ static int test(void)
 {
 	struct shmkit_sync_opts so = {.sz = sizeof(so),
 				      .liveness_ns = LIVENESS_NS};
-	static uint64_t upper[5 * TRIALS];
+	static uint64_t lower[5 * TRIALS];
 	struct shmkit_seg *seg;
 	struct shared *sh;
 	char name[128], path[4400];
 	const char *args[] = {name, NULL};
 	long trials = TRIALS / th_slow_factor();
 	long nprecise = 0, t;
-	uint64_t worst_lo = 0, worst_up = 0;
+	uint64_t worst_lo = 0, worst_up = 0, worst_raw = 0;
+	pid_t me = (pid_t)syscall(SYS_gettid);
 	int fd;
 
 	th_name(name, sizeof(name), "sdeath");
@@ -139,8 +191,8 @@ static int test(void)
 	/* More trials (up to 5x) if too few were precise. */
 	for (t = 0; t < trials || (nprecise < trials / 2 && t < 5 * trials);
 	     t++) {
-		struct observer o = {.fd = fd};
-		uint64_t t_eod, lo, up, start;
+		struct observer o = {.fd = fd, .waiter = me};
+		uint64_t t_eod, delay, off, lo, up, start;
 		pthread_t th;
 		pid_t h;
 		int st;
@@ -160,6 +212,7 @@ static int test(void)
 		ASSERT_ERR(shmkit_mutex_lock(seg, &sh->m, 10000 * MS),
 			   EOWNERDEAD);
 		t_eod = th_now_ns();
+		delay = run_delay(me);
 		ASSERT_OK(shmkit_mutex_consistent(seg, &sh->m));
 		ASSERT_OK(shmkit_mutex_unlock(seg, &sh->m));
 		ASSERT_EQ(pthread_join(th, NULL), 0);
@@ -171,10 +224,20 @@ static int test(void)
 		 * asks the kernel the same question.
 		 */
 		ASSERT_GE(t_eod, o.t_held);
+		/*
+		 * The bound is on the waiter's polling, not on the machine:
+		 * time the waiter was runnable but kept off the CPU by other
+		 * load after the release does not count against it.
+		 */
+		off = delay > o.delay_free ? delay - o.delay_free : 0;
 		up = t_eod - o.t_held;
-		lo = t_eod > o.t_free ? t_eod - o.t_free : 0;
+		if (up > worst_raw)
+			worst_raw = up;
+		up = up > off ? up - off : 0;
+		lo = t_eod > o.t_free + off ? t_eod - o.t_free - off : 0;
 		/* Certainly later than the bound if even this is. */
 		ASSERT_LE(lo, BOUND_NS);
+		lower[t] = lo;
 		if (lo > worst_lo)
 			worst_lo = lo;
 		/*
@@ -184,7 +247,7 @@ static int test(void)
 		 */
 		if (o.t_free - o.t_held <= PRECISE_NS) {
 			ASSERT_LE(up, BOUND_NS);
-			upper[nprecise++] = up;
+			nprecise++;
 			if (up > worst_up)
 				worst_up = up;
 		}
@@ -194,16 +257,25 @@ static int test(void)
 	ASSERT_OK(shmkit_seg_unlink(name));
 
 	ASSERT_GE(nprecise, trials / 2);
-	qsort(upper, (size_t)nprecise, sizeof(upper[0]), cmp_u64);
+	/*
+	 * Median and 90th percentile of the lower bounds: never above the
+	 * truth, whatever the observer's resolution, so a failure here is a
+	 * waiter that polled too late.
+	 */
+	qsort(lower, (size_t)t, sizeof(lower[0]), cmp_u64);
 	fprintf(stderr,
-		"%ld trials (%ld precise), release -> EOWNERDEAD: median "
-		"<= %llu us, worst <= %llu us (precise), >= %llu us (all); "
-		"interval %llu us\n",
-		t, nprecise, (unsigned long long)(upper[nprecise / 2] / US),
+		"%ld trials (%ld precise), release -> EOWNERDEAD less the "
+		"waiter's run delay: median >= %llu us, p90 >= %llu us, "
+		"worst <= %llu us (precise), >= %llu us (all); uncorrected "
+		"worst <= %llu us; interval %llu us\n",
+		t, nprecise, (unsigned long long)(lower[t / 2] / US),
+		(unsigned long long)(lower[t * 9 / 10] / US),
 		(unsigned long long)(worst_up / US),
 		(unsigned long long)(worst_lo / US),
+		(unsigned long long)(worst_raw / US),
 		(unsigned long long)(LIVENESS_NS / US));
-	ASSERT_LE(upper[nprecise / 2], MEDIAN_NS);
+	ASSERT_LE(lower[t / 2], MEDIAN_NS);
+	ASSERT_LE(lower[t * 9 / 10], P90_NS);
 	return 0;
 }
 
