@@ -44,31 +44,40 @@
  *  - end of stream only after every committed message was delivered;
  *  - pan's invalid end states: no process blocked forever (with SLICE);
  *  - WATCHDOG (without SLICE): when nothing can move, no live waiter sleeps
- *    while its condition holds (a committed message for the consumer, room
- *    for a producer; with EOS_WAKE also the end of the stream), unless the
- *    process that had to wake it died: then the slice and the liveness
- *    check end the wait, which the SLICE configurations check.
+ *    while its condition holds (a committed message or the end of the
+ *    stream for the consumer, room for a producer), unless the producer
+ *    that had to wake the consumer died: then the slice and the liveness
+ *    check end the wait, which the SLICE configurations check. A consumer
+ *    that dies is no excuse: its successor wakes a producer asleep for room
+ *    when it takes over.
  *
  * Parameters (spin -D...): NP producers (1 or 2), NMSG messages each, CAP
  * messages per ring, QTR messages released between two fenced checks of
  * tx_sleep (a quarter ring in chan.c), QPUB messages confirmed before head
  * is published (a sixteenth of the ring), KILLS deaths at most,
- * KILL_CONSUMER_ONLY, SLICE, WATCHDOG, EOS_WAKE.
+ * KILL_CONSUMER_ONLY, SLICE, WATCHDOG.
  *
- * Known lost wake-up (EOS_WAKE): the consumer checks for end of stream,
- * then announces itself and re-checks only the tails (cons_any() in
- * shmkit__chan_sleep_rx(); select and the readiness helper likewise). A
- * producer that closes in between sees no sleeper and does not wake it,
- * and the consumer sleeps until its slice ends: -EPIPE comes up to a
- * slice late. EOS_RECHECK models the fix (re-check end of stream, without
- * probing, after announcing); check.sh expects EOS_WAKE to fail without it.
+ * End of stream: the consumer checks for end of stream, then announces
+ * itself, then re-checks the tails and, without probing (a lane not
+ * CLOSED counts as alive), end of stream (shmkit__chan_sleep_rx(); select
+ * and the readiness helper likewise). Without that re-check (mutant
+ * NO_EOS_RECHECK, the code before the fix) a producer that closes between
+ * the check and the announcement sees no sleeper and does not wake it,
+ * and the consumer sleeps until its slice ends: -EPIPE up to a slice late.
+ *
+ * Takeover: a new consumer publishes head (the confirmed position of the
+ * dead one), then runs the fenced check of tx_sleep on every lane, which
+ * also covers a head the dead consumer published without its check.
+ * Without it (mutant NO_ATTACH_TXCHECK, the code before the fix) a
+ * producer asleep for room waits for its slice.
  *
  * Mutants, each of which must fail: NO_W2 (no fence after the waiter
  * announces itself), NO_P2 (no fence between the commit and the look at
  * the sleepers), NO_REL (commit with a plain store), NO_TXFENCE (no fence
  * after a producer raises tx_sleep), NO_TXCHECK (the consumer never runs
  * the fenced check of tx_sleep), NO_MARK (the consumer does not mark a
- * message before reading it).
+ * message before reading it), MARK_RESET (a takeover resets the mark),
+ * NO_EOS_RECHECK and NO_ATTACH_TXCHECK (above).
  */
 
 #ifndef NP
@@ -496,6 +505,17 @@ inline ATTACH_LANE(q)
 	STORE(CONS, DONE(q), k, 0)
 }
 
+/* The end of attach_consumer(): after the fence, wake a producer that
+ * sleeps for room. */
+inline ATTACH_TXCHECK_LANE(q)
+{
+	LOAD(CONS, TXSLEEP(q), v);
+	if
+	:: v -> WAKE_TX(q)
+	:: else -> skip
+	fi
+}
+
 /* lane_next() of cons_next(): a committed message in lane q? */
 inline NEXT_LANE(q)
 {
@@ -535,8 +555,8 @@ inline ANY_LANE(q)
 	fi
 }
 
-/* The proposed fix: end of stream without probing (a lane not CLOSED
- * counts as alive), re-checked after announcing. */
+/* W4 for end of stream: without probing (a lane not CLOSED counts as
+ * alive), re-checked after announcing. */
 inline EOS_NOPROBE_LANE(q)
 {
 	LOAD(CONS, STATE(q), v);
@@ -566,7 +586,15 @@ restart:
 #if NP > 1
 			ATTACH_LANE(1);
 #endif
-			STORE(CONS, RXSLEEPERS, 0, 0)
+			STORE(CONS, RXSLEEPERS, 0, 0);
+#ifndef NO_ATTACH_TXCHECK
+			FENCE(CONS);
+			ATTACH_TXCHECK_LANE(0);
+#if NP > 1
+			ATTACH_TXCHECK_LANE(1);
+#endif
+#endif
+			skip
 		:: else -> skip
 		fi;
 		do
@@ -660,7 +688,7 @@ progress_recv:
 #if NP > 1
 				ANY_LANE(1);
 #endif
-#ifdef EOS_RECHECK
+#ifndef NO_EOS_RECHECK
 				eos = 1;
 				EOS_NOPROBE_LANE(0);
 #if NP > 1
@@ -778,10 +806,9 @@ inline WD_LANE(q)
 	:: else -> skip
 	fi;
 	excuse = excuse | dead[q];
-	/* A producer asleep for room: its lane is full, or the consumer
-	 * that had to wake it died. */
-	assert(sleeping[q] == 0 || ncommit[q] - mem[HEAD(q)] >= CAP ||
-	       cdeaths > 0)
+	/* A producer asleep for room: its lane is full (a consumer that
+	 * died leaves the check to its successor). */
+	assert(sleeping[q] == 0 || ncommit[q] - mem[HEAD(q)] >= CAP)
 }
 
 proctype watchdog()
@@ -798,18 +825,13 @@ proctype watchdog()
 #if NP > 1
 			WD_LANE(1);
 #endif
-#ifdef EOS_WAKE
 			/* The end of the stream must wake it too. */
 			assert(!alleos || excuse)
-#else
-			skip
-#endif
 		:: else ->
 			assert(sleeping[0] == 0 ||
-			       ncommit[0] - mem[HEAD(0)] >= CAP || cdeaths > 0);
+			       ncommit[0] - mem[HEAD(0)] >= CAP);
 			assert(sleeping[NP - 1] == 0 ||
-			       ncommit[NP - 1] - mem[HEAD(NP - 1)] >= CAP ||
-			       cdeaths > 0)
+			       ncommit[NP - 1] - mem[HEAD(NP - 1)] >= CAP)
 		fi
 	}
 }

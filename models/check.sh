@@ -122,9 +122,11 @@ run kill-consumer-2 pass "-DNP=1 -DNMSG=2 -DCAP=1 -DKILLS=2 -DKILL_CONSUMER_ONLY
 run kill-1p-wd pass "-DNP=1 -DNMSG=2 -DCAP=1 -DKILLS=1 $WD" -E
 # No livelock: every infinite run makes progress.
 run progress-1p pass "-DNP=1 -DNMSG=1 -DCAP=1 -DKILLS=1 -DSLICE" -l
-# End of stream: the known lost wake-up (see chan.pml), and the fix.
-run eos-known fail "-DNP=1 -DNMSG=2 -DCAP=1 $WD -DEOS_WAKE" ""
-run eos-recheck pass "-DNP=1 -DNMSG=3 -DCAP=1 $WD -DEOS_WAKE -DEOS_RECHECK" ""
+# End of stream wakes the consumer (the watchdog checks it everywhere;
+# here also no invalid end state), and a takeover wakes a producer asleep
+# for room (no excuse for a consumer's death).
+run eos-recheck pass "-DNP=1 -DNMSG=3 -DCAP=1 $WD" ""
+run takeover-wake pass "-DNP=1 -DNMSG=2 -DCAP=1 -DKILLS=2 -DKILL_CONSUMER_ONLY $WD" -E
 # Mutants: each must be caught.
 M="-DNP=1 -DNMSG=3 -DCAP=1 $WD"
 run mutant-no-w2 fail "$M -DNO_W2" -E
@@ -132,6 +134,9 @@ run mutant-no-p2 fail "$M -DNO_P2" -E
 run mutant-no-release fail "$M -DNO_REL" -E
 run mutant-no-txfence fail "$M -DNO_TXFENCE" -E
 run mutant-no-txcheck fail "$M -DNO_TXCHECK" -E
+# The two lost wake-ups of the code before their fixes (see chan.pml).
+run mutant-no-eos-recheck fail "-DNP=1 -DNMSG=2 -DCAP=1 $WD -DNO_EOS_RECHECK" ""
+run mutant-no-attach-txcheck fail "-DNP=1 -DNMSG=2 -DCAP=1 -DKILLS=1 -DKILL_CONSUMER_ONLY $WD -DNO_ATTACH_TXCHECK" -E
 MK="-DNP=1 -DNMSG=2 -DCAP=1 -DKILLS=2 -DKILL_CONSUMER_ONLY -DSLICE"
 run mutant-no-mark fail "$MK -DNO_MARK" ""
 run mutant-mark-reset fail "$MK -DMARK_RESET" ""
