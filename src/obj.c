@@ -33,8 +33,10 @@ static void ent_clear(struct shmkit_dirent *e)
 
 /*
  * Repair after a dead holder (dir lock held, inconsistent): an object
- * still BUILDING never became visible, so it is undone. Any other
- * non-zero state but LIVE is garbage: the entry is dropped.
+ * still BUILDING was being created or removed, so it is undone: its block
+ * (if any, and still in use: nobody but the dead holder could free it, as
+ * reclaim takes this lock first) is freed. Any other non-zero state but
+ * LIVE is garbage: the entry is dropped.
  */
 static int dir_repair(struct shmkit_heap *h)
 {
@@ -300,12 +302,26 @@ int shmkit_obj_remove(struct shmkit_heap *h, const char *name)
 	}
 	e = dirent(h, (unsigned)i);
 	off = e->offset;
-	/* Own the block first: a crash after the entry is gone and before
-	 * the free leaves a block shmkit_heap_reclaim() frees, never one
-	 * freed twice. */
+	/*
+	 * Unpublish first: from here to the clear below, a crash leaves a
+	 * BUILDING entry, which the repair undoes (frees the block, drops
+	 * the entry). A LIVE entry whose block is owned by a dead remover
+	 * would dangle once reclaim freed the block, and a later remove of
+	 * the name would free whoever was given that memory next.
+	 */
+	store_relaxed(&e->state, SHMKIT_DIRENT_BUILDING);
+	crash_order(); /* pairs with dir_repair(): before the tag changes */
+	SHMKIT_CRASH_POINT("obj.remove.unpublished");
+	/* Own the block before the entry goes: a crash after the clear and
+	 * before the free leaves a block shmkit_heap_reclaim() frees, never
+	 * one freed twice. */
 	rc = shmkit_heap_set_owned(h, off, 1);
-	if (rc < 0 && rc != -EINVAL)
+	if (rc < 0 && rc != -EINVAL) {
+		/* Nothing changed: publish it again. Release: pairs with
+		 * the acquire loads of LIVE by lock-free readers. */
+		store_release(&e->state, SHMKIT_DIRENT_LIVE);
 		goto out;
+	}
 	SHMKIT_CRASH_POINT("obj.remove.owned");
 	ent_clear(e);
 	SHMKIT_CRASH_POINT("obj.remove.cleared");
