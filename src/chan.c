@@ -29,9 +29,15 @@
  * SLICE_NS at a time, re-checking the peers' liveness at most every
  * LIVE_NS. A dead peer is therefore noticed within about SLICE_NS; one
  * that closes cleanly wakes the waiters itself.
+ * The budget doubles when a spin pays off and halves when it does not;
+ * and a wait that had to sleep but ended soon (below SPIN_MAX_NS) raises
+ * it to one and a half times that wait (spin_learn()): a futex wake-up
+ * costs the waker a system call and the sleeper tens of microseconds on a
+ * virtual machine, so traffic with gaps of that order (large messages, a
+ * busy peer) is waited for by spinning. Idle waits decay it again.
  */
 #define SPIN_MIN_NS 2000ull
-#define SPIN_MAX_NS 50000ull
+#define SPIN_MAX_NS 200000ull
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
 #define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
@@ -949,6 +955,15 @@ static inline int spin_more(struct spin *sp, uint64_t budget_ns)
 	return now - sp->start <= budget_ns;
 }
 
+/* A wait that slept ended `waited` ns after it began spinning. */
+static inline void spin_learn(struct shmkit_chan *ch, uint64_t waited)
+{
+	uint64_t s = waited + waited / 2;
+
+	if (waited < SPIN_MAX_NS && s > ch->spin_ns)
+		ch->spin_ns = s > SPIN_MAX_NS ? SPIN_MAX_NS : s;
+}
+
 /*
  * Producer waits for room for `need` bytes: spin while the consumer is
  * active, then sleep on the lane's tx_seq (the waiter half of the
@@ -956,7 +971,8 @@ static inline int spin_more(struct spin *sp, uint64_t budget_ns)
  * for at most a slice, checking the consumer's liveness between slices.
  * Returns 0 when there may be room, or an error.
  */
-static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
+static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
+		     uint64_t *since)
 {
 	struct shmkit_chan_lane *l = ch->pl;
 	struct spin sp = {0, 0};
@@ -970,9 +986,18 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline)
 		if (sp.n % 8)
 			continue;
 		r = prod_room(ch, ch->tail, need, &pos);
-		if (r != -EAGAIN)
+		if (r != -EAGAIN) {
+			if (r >= 0)
+				ch->spin_ns = ch->spin_ns * 2 > SPIN_MAX_NS
+						      ? SPIN_MAX_NS
+						      : ch->spin_ns * 2;
 			return r < 0 ? (int)r : 0;
+		}
 	} while (spin_more(&sp, ch->spin_ns));
+	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
+						    : ch->spin_ns / 2;
+	if (!*since)
+		*since = sp.start;
 	rc = shmkit__chan_cons_gone(ch);
 	if (rc < 0)
 		return rc;
@@ -1017,12 +1042,17 @@ static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
 	}
 	deadline = shmkit__chan_deadline(timeout_ns);
 	for (;;) {
-		rc = prod_wait(ch, need, deadline);
+		uint64_t since = 0; /* set once a spin failed */
+
+		rc = prod_wait(ch, need, deadline, &since);
 		if (rc < 0)
 			return rc;
 		r = prod_room(ch, ch->tail, need, pos);
-		if (r != -EAGAIN)
+		if (r != -EAGAIN) {
+			if (since)
+				spin_learn(ch, shmkit__now_ns() - since);
 			return r;
+		}
 		if (shmkit__now_ns() >= deadline)
 			return -ETIMEDOUT;
 	}
@@ -1496,8 +1526,10 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 			return -ETIMEDOUT;
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
-		if (shmkit__chan_sleep_rx(ch, slice) || cons_any(ch))
+		if (shmkit__chan_sleep_rx(ch, slice) || cons_any(ch)) {
+			spin_learn(ch, shmkit__now_ns() - sp.start);
 			return 0;
+		}
 	}
 }
 
