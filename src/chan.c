@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
@@ -918,6 +919,47 @@ static inline unsigned char *prod_frame(struct shmkit_chan *ch, uint64_t tail,
 	return ring + (pos & ch->mask) + SHMKIT_REC_HDR;
 }
 
+/*
+ * Where the peers run. Spinning only helps while the peer runs on another
+ * CPU: on ours it cannot run until we stop, and left to the scheduler the
+ * two ends of a channel that wake each other often share one CPU. So each
+ * side stores 1 + the CPU it last ran on (sched_getcpu() reads it from
+ * rseq, no system call; the shared word is written only when it changes),
+ * and a waiter whose peers all last ran on its own CPU sleeps at once. The
+ * words are hints: a stale one costs a spin or a futex wake-up, never a
+ * lost message.
+ */
+static inline int32_t note_cpu(struct shmkit_chan *ch, _Atomic int32_t *w)
+{
+	int c = sched_getcpu();
+	int32_t v = c < 0 ? 0 : c + 1;
+
+	if (unlikely(v != ch->cpu)) {
+		ch->cpu = v;
+		store_relaxed(w, v);
+	}
+	return v;
+}
+
+/* Consumer: every attached producer last sent from CPU `me` (not 0). */
+static int producers_here(const struct shmkit_chan *ch, int32_t me)
+{
+	int any = 0;
+
+	if (!me)
+		return 0;
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		const struct shmkit_chan_lane *l = &ch->lanes[i];
+
+		if (load_relaxed(&l->state) != SHMKIT_CHAN_PEER_ATTACHED)
+			continue;
+		if (load_relaxed(&l->cpu) != me)
+			return 0;
+		any = 1;
+	}
+	return any;
+}
+
 /* Publish everything up to `tail`: the commit, then the wake check. */
 static inline void prod_commit(struct shmkit_chan *ch, uint64_t tail)
 {
@@ -928,6 +970,7 @@ static inline void prod_commit(struct shmkit_chan *ch, uint64_t tail)
 	store_release(&ch->pl->tail, tail);
 	SHMKIT_CRASH_POINT("chan.send.committed");
 	prod_notify(ch);
+	note_cpu(ch, &ch->pl->cpu);
 }
 
 /*
@@ -980,24 +1023,30 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 	int64_t r;
 	int rc;
 
-	/* Look at head only every few pauses: the consumer writes that
-	 * line, and polling it hard slows the very consumer we wait for. */
-	do {
-		if (sp.n % 8)
-			continue;
-		r = prod_room(ch, ch->tail, need, &pos);
-		if (r != -EAGAIN) {
-			if (r >= 0)
-				ch->spin_ns = ch->spin_ns * 2 > SPIN_MAX_NS
-						      ? SPIN_MAX_NS
-						      : ch->spin_ns * 2;
-			return r < 0 ? (int)r : 0;
-		}
-	} while (spin_more(&sp, ch->spin_ns));
-	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
-						    : ch->spin_ns / 2;
-	if (!*since)
-		*since = sp.start;
+	int32_t me = note_cpu(ch, &ch->pl->cpu);
+
+	/* No spinning when the consumer last waited on our CPU. Else look
+	 * at head only every few pauses: the consumer writes that line, and
+	 * polling it hard slows the very consumer we wait for. */
+	if (!me || load_relaxed(&ch->hdr->cons_cpu) != me) {
+		do {
+			if (sp.n % 8)
+				continue;
+			r = prod_room(ch, ch->tail, need, &pos);
+			if (r != -EAGAIN) {
+				if (r >= 0)
+					ch->spin_ns =
+						ch->spin_ns * 2 > SPIN_MAX_NS
+							? SPIN_MAX_NS
+							: ch->spin_ns * 2;
+				return r < 0 ? (int)r : 0;
+			}
+		} while (spin_more(&sp, ch->spin_ns));
+		ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
+							    : ch->spin_ns / 2;
+		if (!*since)
+			*since = sp.start;
+	}
 	rc = shmkit__chan_cons_gone(ch);
 	if (rc < 0)
 		return rc;
@@ -1486,7 +1535,8 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 {
 	struct spin sp = {0, 0};
 	uint64_t now, slice;
-	int rc;
+	int32_t me;
+	int rc, skip;
 
 	/* Everything handed out is confirmed by now; a lane found empty is
 	 * the moment to publish it and run the fenced tx_sleep check. */
@@ -1496,9 +1546,12 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		rc = cons_end(ch);
 		return rc < 0 ? rc : -EAGAIN;
 	}
-	/* Spin while traffic flows: the budget doubles when spinning pays
-	 * off and halves when it does not. */
-	while (spin_more(&sp, ch->spin_ns)) {
+	/* Spin while traffic flows (the budget doubles when spinning pays
+	 * off and halves when it does not), unless the producers run on
+	 * our CPU: look again whenever the clock is read. */
+	me = note_cpu(ch, &ch->hdr->cons_cpu);
+	skip = producers_here(ch, me);
+	while (!skip && spin_more(&sp, ch->spin_ns)) {
 		/* Three looks per pause: a pause is about 50 ns here, half a
 		 * cache-line transfer, and the reply is noticed that much
 		 * sooner on average. */
@@ -1508,9 +1561,14 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 					      : ch->spin_ns * 2;
 			return 0;
 		}
+		if ((sp.n & 63) == 0)
+			skip = producers_here(ch, me);
 	}
-	ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
-						    : ch->spin_ns / 2;
+	if (!sp.start)
+		sp.start = shmkit__now_ns();
+	if (!skip)
+		ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
+							    : ch->spin_ns / 2;
 	/* The deadline counts from when this wait began spinning (a retry
 	 * after a wake-up keeps the first one). */
 	if (!*deadline)

@@ -81,7 +81,11 @@ struct shmkit_chan_hdr {
 	_Atomic uint32_t cons_claims; /* 0x84 consumers ever attached.
 				       * w: consumer at attach; r: producers */
 	_Atomic int32_t cons_pid;     /* 0x88 informational (ls, stat) */
-	uint8_t pad2[52];
+	_Atomic int32_t cons_cpu;     /* 0x8c 1 + the CPU the consumer last
+				       * waited on, 0 unknown; a hint.
+				       * w: consumer when it changes; r:
+				       * producers before spinning */
+	uint8_t pad2[48];
 	uint8_t reserved[64]; /* 0xc0 zero */
 };
 
@@ -120,7 +124,11 @@ struct shmkit_chan_lane {
 	_Atomic uint32_t flags;	   /* 0x90 SHMKIT_LANE_*. w: producer at
 				    * claim (before state, release); r:
 				    * consumer-side waiters */
-	uint8_t pad2[44];
+	_Atomic int32_t cpu;	   /* 0x94 1 + the CPU of the producer's
+				    * last send, 0 unknown; a hint. w:
+				    * producer when it changes; r: consumer
+				    * before and while spinning */
+	uint8_t pad2[40];
 	/* Line 3: the consumer's progress, written per message but read
 	 * only by a consumer taking over after a crash. */
 	_Atomic uint64_t done; /* 0xc0 end of the messages processed (a
@@ -143,6 +151,8 @@ _Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x48, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_sleep) == 0x8c, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, cpu) == 0x94, "lane");
+_Static_assert(offsetof(struct shmkit_chan_hdr, cons_cpu) == 0x8c, "chan hdr");
 _Static_assert(offsetof(struct shmkit_chan_lane, done) == 0xc0, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, mark) == 0xc8, "lane");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");
@@ -176,6 +186,7 @@ struct shmkit_chan {
 	uint64_t spin_ns;      /* adaptive spin budget */
 	uint64_t live_next_ns; /* earliest next liveness check */
 	int asym;	       /* producer: commits without a fence */
+	int32_t cpu;	       /* 1 + CPU last stored in lane.cpu/cons_cpu */
 	char *name;
 	/* Producer. */
 	int lane;
