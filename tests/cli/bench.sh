@@ -116,6 +116,8 @@ for t in j["transports"]:
              "%s %s: %d sent, %d received, %d verified" %
              (n, w, r["sent"], r["messages"], r["verified"]))
         need(r["errors"] == 0, "%s %s: %d errors" % (n, w, r["errors"]))
+        need(r["bad_message"] is None,
+             "%s %s: bad message %r" % (n, w, r["bad_message"]))
         total += r["messages"]
         if w in ("pingpong", "wake", "loaded_pinned"):
             for k in ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"):
@@ -188,7 +190,8 @@ assert t["pipe"]["ok"] is True, t["pipe"]
 ' "$T/out" || fail "failed transport in the JSON: $(cat "$T/out")"
 fi
 SHMKIT_SHM_DIR="$T/nonexistent" run 1 bench --tiny --only chan
-has "$T/out" "FAILED (pingpong)" "failed transport in the table"
+has "$T/out" "FAILED: chan pingpong: shmkit_chan_create" \
+	"failed transport in the table"
 
 # ---- a transport that damages messages cannot look fast -----------------------
 # --corrupt N (for tests) flips a byte of every Nth message sent.
@@ -197,15 +200,29 @@ for t in floor chan pipe; do
 	grep -A8 "\"name\": \"$t\"" "$T/out" | grep -q '"ok": false' ||
 		fail "$t with damaged messages not failed: $(cat "$T/out")"
 done
-has "$T/out" 'verification: message 100' "the damaged message is named"
+has "$T/out" 'floor pingpong: verification, A to B: message 100 arrived as number 101' \
+	"the damaged message is named with its transport and workload"
+has "$T/out" 'chan pingpong: verification, A to B: message 100: wrong bytes at offset 24 (expected 0x' \
+	"the damaged bytes are named with their transport and workload"
 if [ -n "$PY" ]; then
 	$PY -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 for t in j["transports"]:
+    n = t["name"]
     assert t["ok"] is False and t["errors"] > 0, t
     assert t["verified"] < t["messages"], t
-    assert t["error"].startswith("pingpong: verification:"), t["error"]
+    want = n + " pingpong: verification, A to B: message 100"
+    assert t["error"].startswith(want), (n, t["error"])
+    p = t["pingpong"]
+    assert p["error"] == t["error"], (n, p["error"])
+    b = p["bad_message"]
+    assert b["direction"] == "a_to_b" and b["expected_seq"] == 100, (n, b)
+    if n == "floor":
+        assert b["arrived_seq"] == 101 and b["wrong_offset"] is None, (n, b)
+    else:
+        assert b["arrived_seq"] == 100 and b["wrong_offset"] == 24, (n, b)
+        assert b["expected_word"] != b["arrived_word"], (n, b)
 assert j["verification"]["all_verified"] is False
 assert j["ok"] is False
 ' "$T/out" || fail "damaged messages in the JSON: $(cat "$T/out")"

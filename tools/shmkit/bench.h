@@ -43,6 +43,18 @@ struct bench_hdr {
 	uint32_t flags;	   /* BENCH_STOP */
 };
 
+/* Where a bad message travelled: A to B, B to A, memcpy's copy. */
+#define BENCH_BAD_AB 1
+#define BENCH_BAD_BA 2
+#define BENCH_BAD_COPY 3
+
+/* What bench_check found wrong with a message. */
+struct bench_bad {
+	uint64_t want_seq, got_seq; /* the number expected, the one read */
+	uint64_t off;		    /* first wrong pattern byte (0: none) */
+	uint64_t want, got;	    /* the word expected there, the one read */
+};
+
 #define BENCH_HDR_SIZE 24
 #define BENCH_STOP 1u
 #define BENCH_MIN_SIZE 32
@@ -61,11 +73,12 @@ void bench_fill(void *buf, size_t len, uint64_t seq, uint32_t flags,
 /*
  * Check a received message against what bench_fill wrote for seq. With
  * seq_only (the cache-line floor, which carries no bytes) only the header.
- * Returns 0 and the header's flags in *flags, or -EBADMSG with the reason
- * in why.
+ * Returns 0 and the header's flags in *flags, or -EBADMSG with what was
+ * expected and what was found in *bad and in words in why.
  */
 int bench_check(const void *buf, size_t len, uint64_t seq, uint64_t salt,
-		int seq_only, uint32_t *flags, char *why, size_t whylen);
+		int seq_only, uint32_t *flags, struct bench_bad *bad, char *why,
+		size_t whylen);
 
 /* ---- transports ----------------------------------------------------------- */
 
@@ -141,6 +154,9 @@ struct bench_res {
 	int cpu_seen[2];     /* each side's CPU at its start */
 	int cpu_seen_end[2]; /* and at its end */
 	int pin_ok;	     /* pinned jobs: both sides on the CPUs asked for */
+	/* The first message that failed its check (bad_dir 0: none). */
+	int bad_dir; /* BENCH_BAD_AB, _BA, _COPY */
+	struct bench_bad bad;
 };
 
 struct bench_shm; /* shared by the two workers of a job */
@@ -148,6 +164,7 @@ struct bench_shm; /* shared by the two workers of a job */
 struct bench_job {
 	const struct bench_tp_ops *ops;
 	enum bench_work work;
+	const char *label; /* the workload's name in the report */
 	size_t size;
 	double dur_s;
 	int pinned;
@@ -166,7 +183,10 @@ struct bench_job {
 
 /* Start the job's workers (or fail, with res filled). 0 or -errno. */
 int bench_job_start(struct bench_job *j);
-/* Wait for the workers (killed at the deadline) and fill j->res. */
+/*
+ * Wait for the workers (killed at the deadline) and fill j->res; a
+ * failure's text starts with the transport and the label.
+ */
 void bench_job_wait(struct bench_job *j);
 
 /* A compute-bound process, on no CPU in particular, until stopped. */

@@ -219,38 +219,36 @@ void bench_targets(struct bench_run *r, struct bench_target *t)
 
 /* ---- verification ------------------------------------------------------------ */
 
-struct rowres {
-	const char *work;
-	const struct bench_res *res;
-};
-
-static int row_results(const struct bench_row *w, struct rowres *out)
+/* The results of a row, in the report's order. */
+static int row_results(const struct bench_row *w, const struct bench_res **out)
 {
 	int n = 0;
 
-	out[n++] = (struct rowres){"pingpong", &w->pp};
-	out[n++] = (struct rowres){"stream_small", &w->stream[0]};
-	out[n++] = (struct rowres){"stream_large", &w->stream[1]};
-	out[n++] = (struct rowres){"wake", &w->wake};
-	out[n++] = (struct rowres){"pingpong_unpinned", &w->pp_unpinned};
-	out[n++] = (struct rowres){"loaded_pinned", &w->loaded[0]};
-	out[n++] = (struct rowres){"loaded_unpinned", &w->loaded[1]};
-	out[n++] = (struct rowres){"idle", &w->idle};
+	out[n++] = &w->pp;
+	out[n++] = &w->stream[0];
+	out[n++] = &w->stream[1];
+	out[n++] = &w->wake;
+	out[n++] = &w->pp_unpinned;
+	out[n++] = &w->loaded[0];
+	out[n++] = &w->loaded[1];
+	out[n++] = &w->idle;
 	return n;
 }
 
-/* Totals of a row; the first failure in *why (NULL if none). */
+/*
+ * Totals of a row; the first failure in *why (NULL if none), which names
+ * the transport and the workload (bench_job_wait).
+ */
 static int row_totals(const struct bench_row *w, uint64_t *msgs,
-		      uint64_t *verified, uint64_t *errors, const char **work,
-		      const char **why)
+		      uint64_t *verified, uint64_t *errors, const char **why)
 {
-	struct rowres rr[8];
+	const struct bench_res *rr[8];
 	int n = row_results(w, rr), ok = 1;
 
 	*msgs = *verified = *errors = 0;
-	*why = *work = NULL;
+	*why = NULL;
 	for (int i = 0; i < n; i++) {
-		const struct bench_res *x = rr[i].res;
+		const struct bench_res *x = rr[i];
 
 		if (!x->ran)
 			continue;
@@ -260,7 +258,6 @@ static int row_totals(const struct bench_row *w, uint64_t *msgs,
 		if (!x->ok && ok) {
 			ok = 0;
 			*why = x->why;
-			*work = rr[i].work;
 		}
 	}
 	return ok;
@@ -270,10 +267,10 @@ int bench_all_ok(const struct bench_run *r)
 {
 	for (size_t i = 0; i < r->nrows; i++) {
 		uint64_t m, v, e;
-		const char *why, *work;
+		const char *why;
 
 		if (r->rows[i].selected &&
-		    !row_totals(&r->rows[i], &m, &v, &e, &work, &why))
+		    !row_totals(&r->rows[i], &m, &v, &e, &why))
 			return 0;
 	}
 	return 1;
@@ -548,20 +545,20 @@ static void table_verify(struct bench_run *r, FILE *f)
 	for (size_t i = 0; i < r->nrows; i++) {
 		const struct bench_row *w = &r->rows[i];
 		uint64_t m, v, e;
-		const char *why, *work;
+		const char *why;
 		char st[300];
 		struct line l;
 
 		if (!w->selected)
 			continue;
 		line_init(&l);
-		row_totals(w, &m, &v, &e, &work, &why);
+		row_totals(w, &m, &v, &e, &why);
 		snprintf(l.c[0], CELL, "%s", w->ops->name);
 		snprintf(l.c[1], CELL, "%llu", (unsigned long long)m);
 		snprintf(l.c[2], CELL, "%llu", (unsigned long long)v);
 		snprintf(l.c[3], CELL, "%llu", (unsigned long long)e);
 		if (why)
-			snprintf(st, sizeof(st), "FAILED (%s): %s", work, why);
+			snprintf(st, sizeof(st), "FAILED: %s", why);
 		else
 			snprintf(st, sizeof(st), "ok");
 		l.p[4] = st;
@@ -669,6 +666,35 @@ static void jnum(struct cli_json *j, const char *key, double v)
 		fprintf(j->f, "%.6g", v);
 }
 
+/* The first message that failed its check: what was expected, what came. */
+static void json_bad(struct cli_json *j, const struct bench_res *x)
+{
+	static const char *const dir[] = {"", "a_to_b", "b_to_a", "copy"};
+
+	if (x->bad_dir < 1 || x->bad_dir > 3) {
+		cli_json_null(j, "bad_message");
+		return;
+	}
+	cli_json_obj_begin(j, "bad_message");
+	cli_json_str(j, "direction", dir[x->bad_dir]);
+	cli_json_uint(j, "expected_seq", x->bad.want_seq);
+	cli_json_uint(j, "arrived_seq", x->bad.got_seq);
+	if (x->bad.off) {
+		char h[24];
+
+		cli_json_uint(j, "wrong_offset", x->bad.off);
+		snprintf(h, sizeof(h), "%#018llx",
+			 (unsigned long long)x->bad.want);
+		cli_json_str(j, "expected_word", h);
+		snprintf(h, sizeof(h), "%#018llx",
+			 (unsigned long long)x->bad.got);
+		cli_json_str(j, "arrived_word", h);
+	} else {
+		cli_json_null(j, "wrong_offset");
+	}
+	cli_json_obj_end(j);
+}
+
 static void json_res(struct cli_json *j, const char *key,
 		     const struct bench_res *x, size_t size, int hist, int cpu)
 {
@@ -683,6 +709,7 @@ static void json_res(struct cli_json *j, const char *key,
 	cli_json_uint(j, "sent", x->sent);
 	cli_json_uint(j, "verified", x->verified);
 	cli_json_uint(j, "errors", x->errors);
+	json_bad(j, x);
 	cli_json_uint(j, "count", x->count);
 	jnum(j, "seconds", x->secs);
 	jnum(j, "rate_per_s", x->ok ? x->rate : NAN);
@@ -767,8 +794,8 @@ static void json_row(struct bench_run *r, struct cli_json *j,
 {
 	static const char *const skey[2] = {"stream_small", "stream_large"};
 	uint64_t m, v, e;
-	const char *why, *work;
-	int ok = row_totals(w, &m, &v, &e, &work, &why);
+	const char *why;
+	int ok = row_totals(w, &m, &v, &e, &why);
 	double floor50 = pp_p50(r, "floor"), pipe50 = pp_p50(r, "pipe");
 
 	cli_json_obj_begin(j, NULL);
@@ -776,14 +803,10 @@ static void json_row(struct bench_run *r, struct cli_json *j,
 	cli_json_str(j, "description", w->ops->desc);
 	cli_json_bool(j, "polls", !!(w->ops->flags & BENCH_TP_POLLS));
 	cli_json_bool(j, "ok", ok);
-	if (why) {
-		char buf[300];
-
-		snprintf(buf, sizeof(buf), "%s: %s", work, why);
-		cli_json_str(j, "error", buf);
-	} else {
+	if (why)
+		cli_json_str(j, "error", why);
+	else
 		cli_json_null(j, "error");
-	}
 	cli_json_uint(j, "messages", m);
 	cli_json_uint(j, "verified", v);
 	cli_json_uint(j, "errors", e);
@@ -851,11 +874,11 @@ void bench_print_json(struct bench_run *r, FILE *f)
 	cli_json_arr_begin(&j, "transports");
 	for (size_t i = 0; i < r->nrows; i++) {
 		uint64_t m, v, e;
-		const char *why, *work;
+		const char *why;
 
 		if (!r->rows[i].selected)
 			continue;
-		row_totals(&r->rows[i], &m, &v, &e, &work, &why);
+		row_totals(&r->rows[i], &m, &v, &e, &why);
 		tm += m;
 		tv += v;
 		te += e;

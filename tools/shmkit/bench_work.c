@@ -155,12 +155,16 @@ void bench_fill(void *buf, size_t len, uint64_t seq, uint32_t flags,
 }
 
 int bench_check(const void *buf, size_t len, uint64_t seq, uint64_t salt,
-		int seq_only, uint32_t *flags, char *why, size_t whylen)
+		int seq_only, uint32_t *flags, struct bench_bad *bad, char *why,
+		size_t whylen)
 {
 	const struct bench_hdr *h = buf;
 	uint64_t base = word_base(seq, salt);
 	size_t off;
 
+	memset(bad, 0, sizeof(*bad));
+	bad->want_seq = seq;
+	bad->got_seq = h->seq;
 	if (h->seq != seq) {
 		snprintf(why, whylen, "message %llu arrived as number %llu",
 			 (unsigned long long)seq, (unsigned long long)h->seq);
@@ -168,9 +172,10 @@ int bench_check(const void *buf, size_t len, uint64_t seq, uint64_t salt,
 	}
 	if (h->len != len || (h->flags & ~BENCH_STOP)) {
 		snprintf(why, whylen,
-			 "message %llu: header says %u bytes, flags %#x",
+			 "message %llu: header says %u bytes, flags %#x "
+			 "(expected %zu bytes, flags 0 or %#x)",
 			 (unsigned long long)seq, (unsigned)h->len,
-			 (unsigned)h->flags);
+			 (unsigned)h->flags, len, BENCH_STOP);
 		return -EBADMSG;
 	}
 	*flags = h->flags;
@@ -181,9 +186,15 @@ int bench_check(const void *buf, size_t len, uint64_t seq, uint64_t salt,
 
 		memcpy(&w, (const char *)buf + off, 8);
 		if (w != want) {
+			bad->off = off;
+			bad->want = want;
+			bad->got = w;
 			snprintf(why, whylen,
-				 "message %llu: wrong bytes at offset %zu",
-				 (unsigned long long)seq, off);
+				 "message %llu: wrong bytes at offset %zu "
+				 "(expected %#018llx, got %#018llx)",
+				 (unsigned long long)seq, off,
+				 (unsigned long long)want,
+				 (unsigned long long)w);
 			return -EBADMSG;
 		}
 	}
@@ -203,6 +214,8 @@ struct bench_side {
 	uint64_t span_ns; /* over which they were timed */
 	uint64_t cpu_ns;  /* CPU time over the test (B) */
 	uint64_t wall_ns; /* the test's wall time (B) */
+	int32_t bad_dir;  /* first bad message received: BENCH_BAD_* */
+	struct bench_bad bad;
 	char why[200];
 };
 
@@ -225,12 +238,19 @@ static int side_fail(struct bench_side *s, const char *what, int rc)
 	return -1;
 }
 
-static int bad_msg(struct bench_side *s, const char *why)
+static const char *const bad_dir_name[] = {"", "A to B", "B to A", "copy"};
+
+/* A message that travelled in direction dir failed its check. */
+static int bad_msg(struct bench_side *s, int dir, const struct bench_bad *bad,
+		   const char *why)
 {
 	s->errors++;
 	if (!s->status) {
 		s->status = -EBADMSG;
-		snprintf(s->why, sizeof(s->why), "verification: %s", why);
+		s->bad_dir = dir;
+		s->bad = *bad;
+		snprintf(s->why, sizeof(s->why), "verification, %s: %s",
+			 bad_dir_name[dir], why);
 	}
 	return -1;
 }
@@ -275,7 +295,9 @@ struct wctx {
 	struct bench_side *s;
 	unsigned char *m; /* outgoing */
 	unsigned char *r; /* incoming */
+	int side;	  /* 0: A, 1: B */
 	int seq_only;
+	struct bench_bad bad;
 	char why[160];
 };
 
@@ -312,9 +334,10 @@ static int xrecv(struct wctx *w, uint64_t seq, uint64_t salt, uint32_t *flags)
 	if (rc < 0)
 		return side_fail(w->s, "receive", rc);
 	w->s->received++;
-	if (bench_check(w->r, w->j->size, seq, salt, w->seq_only, flags, w->why,
-			sizeof(w->why)) < 0)
-		return bad_msg(w->s, w->why);
+	if (bench_check(w->r, w->j->size, seq, salt, w->seq_only, flags,
+			&w->bad, w->why, sizeof(w->why)) < 0)
+		return bad_msg(w->s, w->side ? BENCH_BAD_AB : BENCH_BAD_BA,
+			       &w->bad, w->why);
 	w->s->verified++;
 	return 0;
 }
@@ -518,8 +541,8 @@ static void memcpy_work(struct wctx *w)
 		w->s->sent++;
 		w->s->received++;
 		if (bench_check(dst + off, size, seq, BENCH_SALT_AB, 0, &fl,
-				w->why, sizeof(w->why)) < 0) {
-			bad_msg(w->s, w->why);
+				&w->bad, w->why, sizeof(w->why)) < 0) {
+			bad_msg(w->s, BENCH_BAD_COPY, &w->bad, w->why);
 			goto out;
 		}
 		w->s->verified++;
@@ -553,7 +576,7 @@ static void worker(struct bench_job *j, int side)
 	struct bench_shm *sh = j->sh;
 	struct bench_side *s = &sh->side[side];
 	struct bench_tp *t = &j->tp;
-	struct wctx w = {.j = j, .t = t, .s = s};
+	struct wctx w = {.j = j, .t = t, .s = s, .side = side};
 	int rc;
 
 	place(j, side, s);
@@ -733,6 +756,8 @@ static void fill_result(struct bench_job *j)
 			r->ok = 0;
 			bad_seen = s->errors != 0;
 			snprintf(r->why, sizeof(r->why), "%s", s->why);
+			r->bad_dir = s->bad_dir;
+			r->bad = s->bad;
 		}
 	}
 	r->pin_ok = j->pinned && sh->side[0].pin_ok &&
@@ -765,13 +790,29 @@ static void fill_result(struct bench_job *j)
 	}
 }
 
+/* A failure names its transport and workload, whoever reads it. */
+static void name_failure(struct bench_job *j)
+{
+	struct bench_res *r = &j->res;
+	char why[sizeof(r->why)];
+
+	if (r->ok || !r->why[0])
+		return;
+	snprintf(why, sizeof(why), "%s", r->why);
+	/* A side's reason fits in 200 bytes (struct bench_side). */
+	snprintf(r->why, sizeof(r->why), "%s %s: %.200s", j->ops->name,
+		 j->label ? j->label : "job", why);
+}
+
 void bench_job_wait(struct bench_job *j)
 {
 	int nsides = j->work == BW_MEMCPY ? 1 : 2, left = 0, st;
 	uint64_t grace = 0;
 
-	if (!j->sh)
-		return; /* never started: res says why */
+	if (!j->sh) {
+		name_failure(j); /* never started: res says why */
+		return;
+	}
 	for (int i = 0; i < nsides; i++)
 		left += j->pid[i] > 0;
 	j->res.ok = j->res.why[0] ? 0 : 1;
@@ -830,6 +871,7 @@ void bench_job_wait(struct bench_job *j)
 					 : j->deadline_ns);
 	}
 	fill_result(j);
+	name_failure(j);
 	if (j->work != BW_MEMCPY)
 		j->ops->teardown(&j->tp);
 	munmap(j->sh, sizeof(*j->sh));

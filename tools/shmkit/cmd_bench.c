@@ -204,14 +204,16 @@ static int is_memcpy(const struct bench_row *w)
 	return (w->ops->flags & BENCH_TP_MEMCPY) != 0;
 }
 
+/* label: the workload's name in the report (as in the JSON). */
 static void run_job(struct bench_run *r, struct bench_row *w,
-		    enum bench_work work, size_t size, int pinned, double dur,
-		    struct bench_res *out)
+		    enum bench_work work, const char *label, size_t size,
+		    int pinned, double dur, struct bench_res *out)
 {
 	struct bench_job j = {0};
 
 	j.ops = w->ops;
 	j.work = work;
+	j.label = label;
 	j.size = size;
 	j.dur_s = dur;
 	j.pinned = pinned;
@@ -268,6 +270,7 @@ static void idle_group(struct bench_run *r, struct progress *p, int polls)
 		memset(j, 0, sizeof(*j));
 		j->ops = w->ops;
 		j->work = BW_IDLE;
+		j->label = "idle";
 		j->size = r->pp_size;
 		j->dur_s = dur;
 		bench_job_start(j);
@@ -281,6 +284,7 @@ static void idle_group(struct bench_run *r, struct progress *p, int polls)
 
 static void run_plan(struct bench_run *r)
 {
+	static const char *const skey[2] = {"stream_small", "stream_large"};
 	struct progress p = {isatty(STDERR_FILENO), 0, count_steps(r)};
 	char what[64];
 	size_t i;
@@ -291,7 +295,8 @@ static void run_plan(struct bench_run *r)
 		if (!w->selected || is_memcpy(w))
 			continue;
 		progress(&p, "ping-pong", w->ops->name);
-		run_job(r, w, BW_PINGPONG, r->pp_size, 1, r->dur_s, &w->pp);
+		run_job(r, w, BW_PINGPONG, "pingpong", r->pp_size, 1, r->dur_s,
+			&w->pp);
 	}
 	for (int s = 0; s < 2 && r->sizes[s]; s++)
 		for (i = 0; i < r->nrows; i++) {
@@ -304,7 +309,8 @@ static void run_plan(struct bench_run *r)
 				 "streaming %zu-byte messages", r->sizes[s]);
 			progress(&p, what, w->ops->name);
 			run_job(r, w, is_memcpy(w) ? BW_MEMCPY : BW_STREAM,
-				r->sizes[s], 1, r->dur_s, &w->stream[s]);
+				skey[s], r->sizes[s], 1, r->dur_s,
+				&w->stream[s]);
 		}
 	for (i = 0; i < r->nrows; i++) {
 		struct bench_row *w = &r->rows[i];
@@ -312,7 +318,8 @@ static void run_plan(struct bench_run *r)
 		if (!w->selected || is_floor(w) || is_memcpy(w))
 			continue;
 		progress(&p, "wake-up", w->ops->name);
-		run_job(r, w, BW_WAKE, r->pp_size, 1, r->dur_s, &w->wake);
+		run_job(r, w, BW_WAKE, "wake", r->pp_size, 1, r->dur_s,
+			&w->wake);
 	}
 	for (i = 0; i < r->nrows; i++) {
 		struct bench_row *w = &r->rows[i];
@@ -321,16 +328,16 @@ static void run_plan(struct bench_run *r)
 		if (!w->selected || is_memcpy(w))
 			continue;
 		progress(&p, "ping-pong, unpinned", w->ops->name);
-		run_job(r, w, BW_PINGPONG, r->pp_size, 0, r->dur_s,
-			&w->pp_unpinned);
+		run_job(r, w, BW_PINGPONG, "pingpong_unpinned", r->pp_size, 0,
+			r->dur_s, &w->pp_unpinned);
 		hog = bench_hog_start();
 		progress(&p, "ping-pong with a busy process", w->ops->name);
-		run_job(r, w, BW_PINGPONG, r->pp_size, 1, r->dur_s,
-			&w->loaded[0]);
+		run_job(r, w, BW_PINGPONG, "loaded_pinned", r->pp_size, 1,
+			r->dur_s, &w->loaded[0]);
 		progress(&p, "ping-pong with a busy process, unpinned",
 			 w->ops->name);
-		run_job(r, w, BW_PINGPONG, r->pp_size, 0, r->dur_s,
-			&w->loaded[1]);
+		run_job(r, w, BW_PINGPONG, "loaded_unpinned", r->pp_size, 0,
+			r->dur_s, &w->loaded[1]);
 		bench_hog_stop(hog);
 	}
 	idle_group(r, &p, 0);
