@@ -48,12 +48,13 @@ static int remover(int argc, char **argv)
 	return 0;
 }
 
-static void check(struct shmkit_heap *h, const char *what)
-{
-	if (shmkit_heap_check(h) < 0)
-		th_fail(__FILE__, __LINE__, "%s: check: %s", what,
-			shmkit__heap_check_why());
-}
+/* The heap checker passes; else the caller's line and the checker's why. */
+#define CHECK(h, what)                                                     \
+	do {                                                               \
+		if (shmkit_heap_check(h) < 0)                              \
+			th_fail(__FILE__, __LINE__, "%s: check: %s", what, \
+				shmkit__heap_check_why());                 \
+	} while (0)
 
 static void fill(struct shmkit_heap *h, uint64_t off, unsigned char v)
 {
@@ -96,7 +97,7 @@ static void one_point(const char *name, const char *cp)
 
 	/* The dead remover's block comes back (repair or reclaim) ... */
 	ASSERT_GE(shmkit_heap_reclaim(h), 0);
-	check(h, cp);
+	CHECK(h, cp);
 	/* ... and is handed out again: the heap is otherwise empty, so
 	 * one of a few allocations of its size lands on it. */
 	while (n < 8 && hit < 0) {
@@ -127,7 +128,7 @@ static void one_point(const char *name, const char *cp)
 		ASSERT_OK(shmkit_heap_free(h, mine[i]));
 	ASSERT_OK(shmkit_heap_flush(h));
 	ASSERT_GE(shmkit_heap_reclaim(h), 0);
-	check(h, cp);
+	CHECK(h, cp);
 	ASSERT_OK(shmkit_heap_stats(h, &st));
 	ASSERT_EQ(st.used_blocks, 0);
 	shmkit_heap_close(h);
