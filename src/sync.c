@@ -308,14 +308,19 @@ int shmkit_mutex_init(struct shmkit_seg *seg, struct shmkit_mutex *mp,
  * How much earlier than the liveness interval a waiter asks to be woken.
  * The kernel may defer a timed futex wake-up by the thread's timer slack
  * (50 us by default) to batch timers, which on its own stretched every
- * interval by a fifth at the default. Asking for interval - slack makes
- * the wake-up land in [interval - slack, interval]; at most half the
- * interval, so a short one is still a sleep.
+ * interval by a fifth at the default; and from the timer firing to the
+ * check's result the waiter needs to be woken and make one fcntl() (up to
+ * about 45 us measured on a VM, WAKE_PATH_NS). Checking that much earlier
+ * keeps a death noticed within the interval of the kernel releasing the
+ * holder's lock (bench/bench_sync.c --death-only measures it); at most
+ * half the interval, so a short one is still a sleep.
  */
+#define WAKE_PATH_NS 50000ull
+
 static uint64_t slack_margin_ns(uint64_t live)
 {
 	int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	uint64_t s = slack < 0 ? 50000 : (uint64_t)slack;
+	uint64_t s = (slack < 0 ? 50000 : (uint64_t)slack) + WAKE_PATH_NS;
 
 	return s < live / 2 ? s : live / 2;
 }
