@@ -21,6 +21,7 @@
 #include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,14 +31,20 @@
  * SLICE_NS at a time, re-checking the peers' liveness at most every
  * LIVE_NS. A dead peer is therefore noticed within about SLICE_NS; one
  * that closes cleanly wakes the waiters itself.
- * The budget doubles when a spin pays off and halves when it does not;
- * and a wait that had to sleep but ended soon (below SPIN_MAX_NS) raises
- * it to one and a half times that wait (spin_learn()): a futex wake-up
- * costs the waker a system call and the sleeper tens of microseconds on a
- * virtual machine, so traffic with gaps of that order (large messages, a
- * busy peer) is waited for by spinning. Idle waits decay it again.
+ * The budget doubles when a spin pays off (up to SPIN_GROW_NS) and halves
+ * when it does not; and a wait that had to sleep but ended soon (below
+ * SPIN_MAX_NS) raises it to one and a half times that wait (spin_learn()):
+ * a futex wake-up costs the waker a system call and the sleeper tens of
+ * microseconds on a virtual machine, so traffic with gaps of that order
+ * (large messages, a busy peer) is waited for by spinning. But only while
+ * the waiter has its CPU to itself: a thread that shares its CPU with
+ * other runnable work (it was preempted since the last look) spins away
+ * its own fair share, and sleeping lets the scheduler run it at once when
+ * the message comes; then the budget drops to SPIN_MIN_NS instead.
+ * Idle waits decay it again.
  */
 #define SPIN_MIN_NS 2000ull
+#define SPIN_GROW_NS 50000ull
 #define SPIN_MAX_NS 200000ull
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
@@ -235,7 +242,7 @@ static struct shmkit_chan *chan_alloc(struct shmkit_seg *seg,
 	ch->role = role;
 	ch->lane = -1;
 	ch->efd = -1;
-	ch->spin_ns = SPIN_MAX_NS;
+	ch->spin_ns = SPIN_GROW_NS;
 	ch->fork_gen = load_relaxed(&fork_gen);
 	ch->hdr = seg->data;
 	return ch;
@@ -998,11 +1005,28 @@ static inline int spin_more(struct spin *sp, uint64_t budget_ns)
 	return now - sp->start <= budget_ns;
 }
 
+/* The budget after a spin that paid off. */
+static inline uint64_t spin_grow(uint64_t ns)
+{
+	if (ns >= SPIN_GROW_NS)
+		return ns; /* learned: keep */
+	return ns * 2 > SPIN_GROW_NS ? SPIN_GROW_NS : ns * 2;
+}
+
 /* A wait that slept ended `waited` ns after it began spinning. */
 static inline void spin_learn(struct shmkit_chan *ch, uint64_t waited)
 {
 	uint64_t s = waited + waited / 2;
 
+	struct rusage ru;
+
+	/* Preempted since the last look: our CPU is shared. One system
+	 * call, after a sleep that cost two. */
+	if (getrusage(RUSAGE_THREAD, &ru) == 0 && ru.ru_nivcsw != ch->nivcsw) {
+		ch->nivcsw = ru.ru_nivcsw;
+		ch->spin_ns = SPIN_MIN_NS;
+		return;
+	}
 	if (waited < SPIN_MAX_NS && s > ch->spin_ns)
 		ch->spin_ns = s > SPIN_MAX_NS ? SPIN_MAX_NS : s;
 }
@@ -1035,10 +1059,7 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 			r = prod_room(ch, ch->tail, need, &pos);
 			if (r != -EAGAIN) {
 				if (r >= 0)
-					ch->spin_ns =
-						ch->spin_ns * 2 > SPIN_MAX_NS
-							? SPIN_MAX_NS
-							: ch->spin_ns * 2;
+					ch->spin_ns = spin_grow(ch->spin_ns);
 				return r < 0 ? (int)r : 0;
 			}
 		} while (spin_more(&sp, ch->spin_ns));
@@ -1556,9 +1577,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		 * cache-line transfer, and the reply is noticed that much
 		 * sooner on average. */
 		if (cons_any_pf(ch) || cons_any_pf(ch) || cons_any_pf(ch)) {
-			ch->spin_ns = ch->spin_ns * 2 > SPIN_MAX_NS
-					      ? SPIN_MAX_NS
-					      : ch->spin_ns * 2;
+			ch->spin_ns = spin_grow(ch->spin_ns);
 			return 0;
 		}
 		if ((sp.n & 63) == 0)
