@@ -12,7 +12,6 @@
 #include "platform.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -23,40 +22,6 @@
 #define SELECT_SPIN_NS 20000ull
 #define FALLBACK_SLICE_NS 1000000ull /* per channel without futex_waitv */
 #define HELPER_LIVE_NS 10000000ull
-
-/*
- * Sleep until one of the words differs from its value, or until the
- * absolute CLOCK_MONOTONIC time abs_ns. The words live in different
- * segments (different files), which one FUTEX_WAIT cannot span:
- * futex_waitv (Linux 5.16) can, with shared (non-private) entries.
- * Returns 0 (woken, changed or timed out) or -ENOSYS.
- */
-static int futex_waitv_shared(_Atomic uint32_t *const *words,
-			      const uint32_t *vals, unsigned n, uint64_t abs_ns)
-{
-#ifdef SYS_futex_waitv
-	struct futex_waitv w[SHMKIT_CHAN_MAX_LANES];
-	struct timespec ts = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
-			      .tv_nsec = (long)(abs_ns % 1000000000ull)};
-
-	for (unsigned i = 0; i < n; i++) {
-		w[i].val = vals[i];
-		w[i].uaddr = (uint64_t)(uintptr_t)words[i];
-		w[i].flags = FUTEX_32; /* no FUTEX_PRIVATE_FLAG: shared */
-		w[i].__reserved = 0;
-	}
-	if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 &&
-	    errno == ENOSYS)
-		return -ENOSYS;
-	return 0;
-#else
-	(void)words;
-	(void)vals;
-	(void)n;
-	(void)abs_ns;
-	return -ENOSYS;
-#endif
-}
 
 static atomic_int have_waitv = 1; /* cleared on the first ENOSYS */
 
@@ -154,8 +119,8 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 						     sizeof(chans[i]->cl[0])))
 				<< i;
 		if (!mask && load_relaxed(&have_waitv) &&
-		    futex_waitv_shared(words, vals, n,
-				       shmkit__now_ns() + slice) == -ENOSYS)
+		    shmkit__futex_waitv(words, vals, n,
+					shmkit__now_ns() + slice) == -ENOSYS)
 			store_relaxed(&have_waitv, 0);
 		if (!mask && !load_relaxed(&have_waitv)) {
 			/* Old kernel: short sleeps on each word in turn. */

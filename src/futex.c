@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -40,4 +41,33 @@ int shmkit__futex_wake(_Atomic uint32_t *word, int n)
 			  NULL, 0);
 
 	return rc < 0 ? -errno : (int)rc;
+}
+
+int shmkit__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals,
+			unsigned n, uint64_t abs_ns)
+{
+#ifdef SYS_futex_waitv
+	struct futex_waitv w[128]; /* FUTEX_WAITV_MAX */
+	struct timespec ts = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
+			      .tv_nsec = (long)(abs_ns % 1000000000ull)};
+
+	if (n > 128)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		w[i].val = vals[i];
+		w[i].uaddr = (uint64_t)(uintptr_t)words[i];
+		w[i].flags = FUTEX_32; /* no FUTEX_PRIVATE_FLAG: shared */
+		w[i].__reserved = 0;
+	}
+	if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 &&
+	    errno == ENOSYS)
+		return -ENOSYS;
+	return 0;
+#else
+	(void)words;
+	(void)vals;
+	(void)n;
+	(void)abs_ns;
+	return -ENOSYS;
+#endif
 }

@@ -18,5 +18,15 @@ int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expected,
 		       uint64_t timeout_ns);
 /* Wake up to n waiters (INT32_MAX for all). Returns the number woken. */
 int shmkit__futex_wake(_Atomic uint32_t *word, int n);
+/*
+ * Sleep until one of n (<= 128) words differs from its value, or until the
+ * absolute CLOCK_MONOTONIC time abs_ns. The words may live in different
+ * segments (different files), which one FUTEX_WAIT cannot span:
+ * futex_waitv (Linux 5.16) can, with shared (non-private) entries.
+ * Returns 0 (woken, changed or timed out), -EINVAL (n too large) or
+ * -ENOSYS (no futex_waitv: the caller falls back to one word at a time).
+ */
+int shmkit__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals,
+			unsigned n, uint64_t abs_ns);
 
 #endif /* SHMKIT_FUTEX_H */
