@@ -1511,6 +1511,26 @@ static int cons_end(struct shmkit_chan *ch)
 }
 
 /*
+ * cons_end() for a non-blocking call on an empty channel, which a poller
+ * makes in a loop: a clean close (every lane CLOSED and drained) is seen at
+ * once, but the clock that rate-limits the liveness probe (a system call
+ * per lane) is read only every 16th call.
+ */
+static int cons_end_poll(struct shmkit_chan *ch)
+{
+	uint32_t claims;
+	unsigned dead;
+	int rc;
+
+	if ((++ch->polls & 15) == 0 || ch->reset_pending ||
+	    load_relaxed(&ch->fd_eos))
+		return cons_end(ch);
+	rc = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]), 0, &dead,
+			      &claims);
+	return rc > 0 ? -EPIPE : rc;
+}
+
+/*
  * Consumer-side sleep (W1-W5 of the handshake) on rx_seq for at most
  * slice_ns unless something is there. W4 re-checks the tails and end of
  * stream: a producer that closed after the caller's cons_end() but before
@@ -1564,7 +1584,11 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	cons_publish_all(ch);
 	cons_txcheck(ch);
 	if (timeout_ns == 0) {
-		rc = cons_end(ch);
+		/* A poller: look once more, fetching the next record's lines
+		 * meanwhile (see cons_any_pf()), then end of stream. */
+		if (cons_any_pf(ch))
+			return 0;
+		rc = cons_end_poll(ch);
 		return rc < 0 ? rc : -EAGAIN;
 	}
 	/* Spin while traffic flows (the budget doubles when spinning pays

@@ -185,6 +185,7 @@ struct shmkit_chan {
 	unsigned fork_gen;     /* fork generation at open */
 	uint64_t spin_ns;      /* adaptive spin budget */
 	long nivcsw;	       /* involuntary switches at the last look */
+	unsigned polls;	       /* non-blocking calls that found nothing */
 	uint64_t live_next_ns; /* earliest next liveness check */
 	int asym;	       /* producer: commits without a fence */
 	int32_t cpu;	       /* 1 + CPU last stored in lane.cpu/cons_cpu */
