@@ -186,6 +186,7 @@ struct shmkit_chan {
 	uint64_t spin_ns;      /* adaptive spin budget */
 	long nivcsw;	       /* involuntary switches at the last look */
 	unsigned polls;	       /* non-blocking calls that found nothing */
+	unsigned commits;      /* producer: commits (paces the CPU hint) */
 	uint64_t live_next_ns; /* earliest next liveness check */
 	int asym;	       /* producer: commits without a fence */
 	int32_t cpu;	       /* 1 + CPU last stored in lane.cpu/cons_cpu */
