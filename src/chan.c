@@ -601,7 +601,8 @@ int shmkit_chan_unlink(const char *name)
  *   W1 rx_sleepers += 1                   P1 tail = t          (release)
  *   W2 fence(seq_cst)                     P2 fence(seq_cst)
  *   W3 s = rx_seq              (acquire)  P3 if (rx_sleepers) {
- *   W4 if (any tail moved) don't sleep    P4     rx_seq += 1   (release)
+ *   W4 if (any tail moved, or the end    P4     rx_seq += 1   (release)
+ *      of stream shows) don't sleep
  *   W5 futex_wait(rx_seq, s, slice)       P5     futex_wake(rx_seq) }
  *
  * The two fences are ordered in the single total order of seq_cst
@@ -626,7 +627,7 @@ void shmkit__chan_wake_rx(struct shmkit_chan_hdr *h)
 
 static void wake_tx(struct shmkit_chan_lane *l)
 {
-	/* Pairs with the acquire load of tx_seq in prod_sleep(). */
+	/* Pairs with the acquire load of tx_seq in prod_wait(). */
 	atomic_fetch_add_explicit(&l->tx_seq, 1, memory_order_release);
 	shmkit__futex_wake(&l->tx_seq, 1);
 }
@@ -716,7 +717,7 @@ static void cons_txcheck(struct shmkit_chan *ch)
 		if (!ch->cl[i].unchecked)
 			continue;
 		if (!fenced) {
-			/* Pairs with the fence in prod_sleep() after the
+			/* Pairs with the fence in prod_wait() after the
 			 * producer announces tx_sleep. */
 			fence_seq_cst();
 			fenced = 1;
@@ -1020,7 +1021,6 @@ static inline uint64_t spin_grow(uint64_t ns)
 static inline void spin_learn(struct shmkit_chan *ch, uint64_t waited)
 {
 	uint64_t s = waited + waited / 2;
-
 	struct rusage ru;
 
 	/* Preempted since the last look: our CPU is shared. One system
@@ -1046,11 +1046,19 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 {
 	struct shmkit_chan_lane *l = ch->pl;
 	struct spin sp = {0, 0};
-	uint64_t pos, s, slice;
+	uint64_t pos, s, slice, budget = ch->spin_ns;
+	int32_t me = note_cpu(ch, &ch->pl->cpu);
 	int64_t r;
 	int rc;
 
-	int32_t me = note_cpu(ch, &ch->pl->cpu);
+	/* Never spin past the caller's deadline. */
+	if (deadline != UINT64_MAX) {
+		uint64_t now = shmkit__now_ns();
+
+		budget = deadline <= now	   ? 0
+			 : deadline - now < budget ? deadline - now
+						   : budget;
+	}
 
 	/* No spinning when the consumer last waited on our CPU. Else look
 	 * at head only every few pauses: the consumer writes that line, and
@@ -1065,11 +1073,11 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 					ch->spin_ns = spin_grow(ch->spin_ns);
 				return r < 0 ? (int)r : 0;
 			}
-		} while (spin_more(&sp, ch->spin_ns));
+		} while (spin_more(&sp, budget));
 		ch->spin_ns = ch->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS
 							    : ch->spin_ns / 2;
 		if (!*since)
-			*since = sp.start;
+			*since = sp.start ? sp.start : shmkit__now_ns();
 	}
 	rc = shmkit__chan_cons_gone(ch);
 	if (rc < 0)
@@ -1096,7 +1104,7 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
 			    uint64_t *pos, int64_t timeout_ns)
 {
-	uint64_t deadline;
+	uint64_t deadline, since = 0; /* when the first failed spin began */
 	int64_t r = prod_room(ch, ch->tail, need, pos);
 	int rc;
 
@@ -1115,8 +1123,6 @@ static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
 	}
 	deadline = shmkit__chan_deadline(timeout_ns);
 	for (;;) {
-		uint64_t since = 0; /* set once a spin failed */
-
 		rc = prod_wait(ch, need, deadline, &since);
 		if (rc < 0)
 			return rc;
@@ -1450,12 +1456,12 @@ static inline int cons_any(struct shmkit_chan *ch)
 static inline int cons_any_pf(struct shmkit_chan *ch)
 {
 	for (unsigned i = 0; i < ch->nlanes; i++) {
-		const unsigned char *r = ch->rings +
-					 (uint64_t)i * ch->ring_size +
-					 (ch->cl[i].head & ch->mask);
+		const unsigned char *ring =
+			ch->rings + (uint64_t)i * ch->ring_size;
+		uint64_t h = ch->cl[i].head;
 
-		__builtin_prefetch(r, 0, 3);
-		__builtin_prefetch(r + 64, 0, 3);
+		__builtin_prefetch(ring + (h & ch->mask), 0, 3);
+		__builtin_prefetch(ring + ((h + 64) & ch->mask), 0, 3);
 		/* Pairs with the release store of tail in prod_commit(). */
 		if (load_acquire(&ch->lanes[i].tail) != ch->cl[i].head)
 			return 1;
@@ -1514,26 +1520,6 @@ static int cons_end(struct shmkit_chan *ch)
 }
 
 /*
- * cons_end() for a non-blocking call on an empty channel, which a poller
- * makes in a loop: a clean close (every lane CLOSED and drained) is seen at
- * once, but the clock that rate-limits the liveness probe (a system call
- * per lane) is read only every 16th call.
- */
-static int cons_end_poll(struct shmkit_chan *ch)
-{
-	uint32_t claims;
-	unsigned dead;
-	int rc;
-
-	if ((++ch->polls & 15) == 0 || ch->reset_pending ||
-	    load_relaxed(&ch->fd_eos))
-		return cons_end(ch);
-	rc = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]), 0, &dead,
-			      &claims);
-	return rc > 0 ? -EPIPE : rc;
-}
-
-/*
  * Consumer-side sleep (W1-W5 of the handshake) on rx_seq for at most
  * slice_ns unless something is there. W4 re-checks the tails and end of
  * stream: a producer that closed after the caller's cons_end() but before
@@ -1578,7 +1564,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		     uint64_t *deadline)
 {
 	struct spin sp = {0, 0};
-	uint64_t now, slice;
+	uint64_t now, slice, budget = ch->spin_ns;
 	int32_t me;
 	int rc, skip;
 
@@ -1588,10 +1574,15 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	cons_txcheck(ch);
 	if (timeout_ns == 0) {
 		/* A poller: look once more, fetching the next record's lines
-		 * meanwhile (see cons_any_pf()), then end of stream. */
-		if (cons_any_pf(ch))
-			return 0;
-		rc = cons_end_poll(ch);
+		 * meanwhile (see cons_any_pf()), then end of stream. Once per
+		 * call (*deadline marks it): a tail that a hostile producer
+		 * keeps moving must not keep the call looping. */
+		if (!*deadline) {
+			*deadline = 1;
+			if (cons_any_pf(ch))
+				return 0;
+		}
+		rc = cons_end(ch);
 		return rc < 0 ? rc : -EAGAIN;
 	}
 	/* Spin while traffic flows (the budget doubles when spinning pays
@@ -1599,7 +1590,10 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	 * our CPU: look again whenever the clock is read. */
 	me = note_cpu(ch, &ch->hdr->cons_cpu);
 	skip = producers_here(ch, me);
-	while (!skip && spin_more(&sp, ch->spin_ns)) {
+	/* Never spin past the caller's timeout. */
+	if (timeout_ns > 0 && (uint64_t)timeout_ns < budget)
+		budget = (uint64_t)timeout_ns;
+	while (!skip && spin_more(&sp, budget)) {
 		/* Three looks per pause: a pause is about 50 ns here, half a
 		 * cache-line transfer, and the reply is noticed that much
 		 * sooner on average. */
@@ -1630,8 +1624,13 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 			return -ETIMEDOUT;
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
-		if (shmkit__chan_sleep_rx(ch, slice) || cons_any(ch)) {
-			spin_learn(ch, shmkit__now_ns() - sp.start);
+		if (shmkit__chan_sleep_rx(ch, slice))
+			return 0; /* found without sleeping */
+		if (cons_any(ch)) {
+			/* Slept, and a message came: learn from it, unless
+			 * spinning could not have helped (skip). */
+			if (!skip)
+				spin_learn(ch, shmkit__now_ns() - sp.start);
 			return 0;
 		}
 	}

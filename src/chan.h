@@ -185,7 +185,6 @@ struct shmkit_chan {
 	unsigned fork_gen;     /* fork generation at open */
 	uint64_t spin_ns;      /* adaptive spin budget */
 	long nivcsw;	       /* involuntary switches at the last look */
-	unsigned polls;	       /* non-blocking calls that found nothing */
 	unsigned commits;      /* producer: commits (paces the CPU hint) */
 	uint64_t live_next_ns; /* earliest next liveness check */
 	int asym;	       /* producer: commits without a fence */
