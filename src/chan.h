@@ -183,9 +183,9 @@ struct shmkit_chan {
 	int64_t lock_base;     /* segment offsets of lanes[0] and of */
 	int64_t lock_cons;     /* hdr->cons_state: liveness lock bytes */
 	unsigned fork_gen;     /* fork generation at open */
+	unsigned commits;      /* producer: commits (paces the CPU hint) */
 	uint64_t spin_ns;      /* adaptive spin budget */
 	long nivcsw;	       /* involuntary switches at the last look */
-	unsigned commits;      /* producer: commits (paces the CPU hint) */
 	uint64_t live_next_ns; /* earliest next liveness check */
 	int asym;	       /* producer: commits without a fence */
 	int32_t cpu;	       /* 1 + CPU last stored in lane.cpu/cons_cpu */
