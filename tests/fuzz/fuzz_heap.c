@@ -181,65 +181,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef SHMKIT_LIBFUZZER
-static int replay(const char *file)
-{
-	struct stat st;
-	uint8_t *buf;
-	size_t size;
-	FILE *f = fopen(file, "rb");
-
-	if (!f) {
-		perror(file);
-		return 1;
-	}
-	CHECK(fstat(fileno(f), &st) == 0);
-	size = (size_t)st.st_size;
-	buf = malloc(size ? size : 1);
-	CHECK(buf != NULL);
-	CHECK(fread(buf, 1, size, f) == size);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, size);
-	/* Simple mutations: every value byte flipped, every opcode bumped. */
-	for (size_t i = 1; i < size; i++) {
-		uint8_t keep = buf[i];
-
-		buf[i] = (uint8_t)(keep ^ ((i - 1) % 8 == 0 ? 1 : 0x80));
-		LLVMFuzzerTestOneInput(buf, size);
-		buf[i] = keep;
-	}
-	free(buf);
-	return 0;
-}
+#include "fuzz_replay.h"
 
 int main(int argc, char **argv)
 {
-	char dir[4096];
-	struct dirent **list;
-	int n, bad = 0, count = 0;
-
-	for (int i = 1; i < argc; i++, count++)
-		bad |= replay(argv[i]);
-	if (argc > 1)
-		return bad;
-	snprintf(dir, sizeof(dir), "%.*s/corpus/heap",
-		 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__);
-	n = scandir(dir, &list, NULL, alphasort);
-	if (n < 0) {
-		perror(dir);
-		return 1;
-	}
-	for (int i = 0; i < n; i++) {
-		char p[8192];
-
-		if (list[i]->d_name[0] != '.') {
-			snprintf(p, sizeof(p), "%s/%s", dir, list[i]->d_name);
-			bad |= replay(p);
-			count++;
-		}
-		free(list[i]);
-	}
-	free(list);
-	fprintf(stderr, "replayed %d inputs\n", count);
-	return bad || count == 0;
+	return fuzz_replay_main(argc, argv, "heap", 1);
 }
 #endif
