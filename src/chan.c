@@ -354,18 +354,54 @@ static void chan_layout(struct shmkit_chan *ch, const struct geom *g)
 	chan_set_geom(ch, g);
 }
 
-/* Read a lane's indices once and check them against each other. */
-static int lane_indices(const struct shmkit_chan *ch, unsigned i,
-			uint64_t *head, uint64_t *tail)
+static uint64_t rec_word(uint32_t len, uint32_t kind);
+static inline _Atomic uint64_t *rec_word_at(const struct shmkit_chan *ch,
+					    const unsigned char *ring,
+					    uint64_t pos);
+
+/*
+ * Where the committed records of lane i end, with the published head:
+ * the tail, or past it the records a producer committed (their record
+ * words) but died before storing the tail for (see prod_commit()). Every
+ * record is checked as the consumer would check it, and the walk stops at
+ * the first word that is zero (the end) or not a record (garbage, which
+ * the consumer will report) and within the ring's room. Returns 0, or
+ * -EBADMSG if the indices disagree.
+ */
+static int lane_extent(const struct shmkit_chan *ch, unsigned i, uint64_t *head,
+		       uint64_t *end)
 {
+	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
 	/* Pairs with the release stores of head/tail by their writers. */
 	uint64_t h = load_acquire(&ch->lanes[i].head);
 	uint64_t t = load_acquire(&ch->lanes[i].tail);
+	uint64_t e = t - h <= ch->ring_size ? t : h;
 
-	if (h > t || t - h > ch->ring_size || ((h | t) & 7))
+	if (((h | t) & 7) || (t - h > ch->ring_size && h - t > ch->ring_size))
 		return -EBADMSG;
+	for (;;) {
+		uint64_t off = e & ch->mask, next = e;
+		/* Pairs with the release store in prod_commit(). */
+		uint64_t w = load_acquire(rec_word_at(ch, ring, e));
+
+		if (w ==
+		    rec_word((uint32_t)(ch->ring_size - off - SHMKIT_REC_HDR),
+			     SHMKIT_REC_PAD)) {
+			next += ch->ring_size - off;
+			off = 0;
+			w = load_relaxed(rec_word_at(ch, ring, next));
+		}
+		if ((uint32_t)(w >> 32) != (SHMKIT_REC_TAG | SHMKIT_REC_MSG) ||
+		    (uint32_t)w > ch->max_msg ||
+		    off + framed((uint32_t)w) > ch->ring_size)
+			break;
+		next += framed((uint32_t)w);
+		if (next + SHMKIT_REC_HDR - h > ch->ring_size)
+			break;
+		e = next;
+	}
 	*head = h;
-	*tail = t;
+	*end = e;
 	return 0;
 }
 
@@ -387,11 +423,14 @@ static int attach_producer(struct shmkit_chan *ch)
 		return -EBUSY;
 	SHMKIT_CRASH_POINT("chan.open.claimed");
 	l = &ch->lanes[i];
-	rc = lane_indices(ch, i, &ch->head, &ch->tail);
+	rc = lane_extent(ch, i, &ch->head, &ch->tail);
 	if (rc < 0) {
 		shmkit__ofd_unlock(ch->fd, shmkit__chan_lane_lock(ch, i));
 		return rc;
 	}
+	/* A predecessor that died between a commit and its tail store left
+	 * the tail behind; only the lane's holder writes it. */
+	store_release(&l->tail, ch->tail);
 	ch->lane = (int)i;
 	ch->pl = l;
 	ch->pring = ch->rings + (uint64_t)i * ch->ring_size;
@@ -435,18 +474,19 @@ static int attach_consumer(struct shmkit_chan *ch)
 		struct shmkit_chan_lane *l = &ch->lanes[i];
 		uint64_t head, tail, done, mark;
 
-		rc = lane_indices(ch, i, &head, &tail);
+		rc = lane_extent(ch, i, &head, &tail);
 		if (rc < 0) {
 			shmkit__ofd_unlock(ch->fd, cons_lock(ch));
 			return rc;
 		}
 		/* Resume after what the last consumer confirmed (head may
 		 * lag: it is published lazily); a value outside
-		 * [head, tail] is garbage: resume at head. */
+		 * [head, end of the committed records] is garbage: resume
+		 * at head. */
 		done = load_relaxed(&l->done);
 		if (done < head || done > tail || (done & 7))
 			done = head;
-		c->head = c->done = c->pub = c->tail = done;
+		c->head = c->done = c->pub = done;
 		if (done != head)
 			/* Pairs with the acquire load of head in
 			 * prod_room(). */
@@ -598,18 +638,19 @@ int shmkit_chan_unlink(const char *name)
  * a consumer waiting for messages):
  *
  *   waiter                               waker (producer)
- *   W1 rx_sleepers += 1                   P1 tail = t          (release)
- *   W2 fence(seq_cst)                     P2 fence(seq_cst)
- *   W3 s = rx_seq              (acquire)  P3 if (rx_sleepers) {
- *   W4 if (any tail moved, or the end    P4     rx_seq += 1   (release)
- *      of stream shows) don't sleep
+ *   W1 rx_sleepers += 1                   P1 record word = w   (release)
+ *   W2 fence(seq_cst)                        tail = t          (release)
+ *   W3 s = rx_seq              (acquire)  P2 fence(seq_cst)
+ *   W4 if (any record word or tail        P3 if (rx_sleepers) {
+ *      moved, or the end of stream       P4     rx_seq += 1   (release)
+ *      shows) don't sleep
  *   W5 futex_wait(rx_seq, s, slice)       P5     futex_wake(rx_seq) }
  *
  * The two fences are ordered in the single total order of seq_cst
- * operations. If P2 comes first, W4 (after W2) reads tail >= t: the waiter
+ * operations. If P2 comes first, W4 (after W2) sees P1: the waiter
  * does not sleep. If W2 comes first, P3 (after P2) sees the increment of
  * W1 and the waker runs P4-P5. Then either W3 already reads the new rx_seq
- * (it read from P4, a release, so W4 sees t) or W3 read the old value and
+ * (it read from P4, a release, so W4 sees P1) or W3 read the old value and
  * the futex_wait at W5 returns at once (the word differs) or is woken by
  * P5 (the kernel orders the wait's value check and the wake on the futex
  * hash bucket lock). Without either fence both sides may read stale values
@@ -633,9 +674,9 @@ static void wake_tx(struct shmkit_chan_lane *l)
 }
 
 /*
- * The fence at P2 costs more than it seems: it waits for the tail store,
- * which needs the tail's cache line back from a consumer that polls it,
- * so every send pays a full cache-line round trip. Where the kernel has
+ * The fence at P2 costs more than it seems: it waits for the commit's
+ * stores, which need their cache lines back from a consumer that polls
+ * them, so every send pays a full cache-line round trip. Where the kernel has
  * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), the producer instead
  * keeps only a compiler barrier at P2 and the waiter, whose side is the
  * slow path anyway, adds membarrier() after its fence at W2 (the
@@ -653,7 +694,7 @@ static void wake_tx(struct shmkit_chan_lane *l)
  */
 static inline void prod_notify(struct shmkit_chan *ch)
 {
-	/* P2: orders the tail store before the load of rx_sleepers; pairs
+	/* P2: orders the commit's stores before the load of rx_sleepers; pairs
 	 * with the fence (and membarrier) in shmkit__chan_rx_barrier(). */
 	if (likely(ch->asym))
 		atomic_signal_fence(memory_order_seq_cst);
@@ -862,11 +903,15 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 			}
 			died = 1;
 		}
-		/* Pairs with the producer's release store of tail. */
+		/* Pairs with the producer's release stores of the record
+		 * word and the tail. */
 		t = load_acquire(&l->tail);
-		if (t != head) {
-			if (t < head || t - head > ch->ring_size)
-				return -EBADMSG;
+		/* Within a ring ahead of head, or behind it (see
+		 * lane_empty()). */
+		if (t != head && ((t & 7) || (t - head > ch->ring_size &&
+					      head - t > ch->ring_size)))
+			return -EBADMSG;
+		if (shmkit__chan_lane_has(ch, i, head)) {
 			busy = 1; /* messages first */
 			continue;
 		}
@@ -893,38 +938,60 @@ static inline int64_t prod_room(struct shmkit_chan *ch, uint64_t tail,
 	uint64_t off = tail & ch->mask, contig = ch->ring_size - off;
 	uint64_t adv = contig < need ? contig + need : need;
 
-	if (unlikely(tail + adv - ch->head > ch->ring_size)) {
+	/* The record, and the next record's header word, which the commit
+	 * clears (see prod_commit()). */
+	if (unlikely(tail + adv + SHMKIT_REC_HDR - ch->head > ch->ring_size)) {
 		/* Pairs with the release store of head in cons_publish(). */
 		uint64_t h = load_acquire(&ch->pl->head);
 
 		if (h > ch->tail || ch->tail - h > ch->ring_size || (h & 7))
 			return -EBADMSG;
 		ch->head = h;
-		if (tail + adv - h > ch->ring_size)
+		if (tail + adv + SHMKIT_REC_HDR - h > ch->ring_size)
 			return -EAGAIN;
 	}
 	*pos = contig < need ? tail + contig : tail;
 	return (int64_t)adv;
 }
 
-/* Write the pad (if any) and the record header; payload goes after. */
+/* The record word at counter pos of a ring. */
+static inline _Atomic uint64_t *rec_word_at(const struct shmkit_chan *ch,
+					    const unsigned char *ring,
+					    uint64_t pos)
+{
+	return (_Atomic uint64_t *)(void *)(ring + (pos & ch->mask));
+}
+
+/*
+ * Frame a record at `pos` (after a pad from `tail` if pos != tail) and
+ * return where its payload goes. The first record word of what a commit
+ * publishes, at `tail`, is written only by prod_commit(): until then the
+ * consumer sees the zero there and waits. Every other word written here
+ * (the message header after a pad, or any record of a batch but the
+ * first) lies past that zero, where the consumer cannot look yet.
+ */
 static inline unsigned char *prod_frame(struct shmkit_chan *ch, uint64_t tail,
 					uint64_t pos, uint64_t len)
 {
 	unsigned char *ring = ch->pring;
-	uint64_t w;
 
 	if (pos != tail) {
-		uint64_t off = tail & ch->mask;
-
-		w = rec_word((uint32_t)(ch->ring_size - off - SHMKIT_REC_HDR),
-			     SHMKIT_REC_PAD);
-		memcpy(ring + off, &w, sizeof(w));
+		store_relaxed(rec_word_at(ch, ring, pos),
+			      rec_word((uint32_t)len, SHMKIT_REC_MSG));
 		SHMKIT_CRASH_POINT("chan.send.pad");
 	}
-	w = rec_word((uint32_t)len, SHMKIT_REC_MSG);
-	memcpy(ring + (pos & ch->mask), &w, sizeof(w));
 	return ring + (pos & ch->mask) + SHMKIT_REC_HDR;
+}
+
+/* The word prod_commit() writes at `start` for a record at `pos`. */
+static inline uint64_t prod_first(const struct shmkit_chan *ch, uint64_t start,
+				  uint64_t pos, uint64_t len)
+{
+	if (pos != start)
+		return rec_word((uint32_t)(ch->ring_size - (start & ch->mask) -
+					   SHMKIT_REC_HDR),
+				SHMKIT_REC_PAD);
+	return rec_word((uint32_t)len, SHMKIT_REC_MSG);
 }
 
 /*
@@ -968,15 +1035,37 @@ static int producers_here(const struct shmkit_chan *ch, int32_t me)
 	return any;
 }
 
-/* Publish everything up to `tail`: the commit, then the wake check. */
-static inline void prod_commit(struct shmkit_chan *ch, uint64_t tail)
+/*
+ * Publish the records in [ch->tail, end), whose first record word is
+ * `first`: the commit, then the wake check.
+ *
+ * The consumer polls the record word at its head, not the tail: a word
+ * of zero means "nothing yet", so the consumer reads only the cache lines
+ * the messages travel in, and the producer's tail line stays put. For a
+ * zero to mean that, the word where the next record will go is cleared
+ * before this commit makes the way to it visible (the room check keeps 8
+ * bytes for it). The tail is stored after the commit, for the slow paths
+ * (end of stream, readiness, a producer or consumer attaching); it may
+ * lag the record words by the records of one commit, or for good if the
+ * producer dies in between (shmkit__chan_lane_end() finds them).
+ */
+static inline void prod_commit(struct shmkit_chan *ch, uint64_t first,
+			       uint64_t end)
 {
-	ch->tail = tail;
-	/* The commit (P1). Pairs with the acquire load of tail in
-	 * lane_next(): the consumer reads a record only once the tail
-	 * covers it, so it never sees a partial message. */
-	store_release(&ch->pl->tail, tail);
+	unsigned char *ring = ch->pring;
+	uint64_t start = ch->tail;
+
+	store_relaxed(rec_word_at(ch, ring, end), 0);
+	/* The commit (P1). Pairs with the acquire load of the record word
+	 * in lane_next(): the consumer reads a record only once its word
+	 * is there, so it never sees a partial message, and it then sees
+	 * the cleared word after it. */
+	store_release(rec_word_at(ch, ring, start), first);
 	SHMKIT_CRASH_POINT("chan.send.committed");
+	ch->tail = end;
+	/* Pairs with the acquire loads of tail in the slow paths. */
+	store_release(&ch->pl->tail, end);
+	SHMKIT_CRASH_POINT("chan.send.tail");
 	prod_notify(ch);
 	/* The hint at every 16th commit (and before every wait): a
 	 * sched_getcpu() per message was 3% of a 64-byte send. */
@@ -1101,15 +1190,14 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 }
 
 /* Find room, waiting per timeout. Returns bytes to advance and *pos. */
-static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
-			    uint64_t *pos, int64_t timeout_ns)
+static __attribute__((noinline)) int64_t
+prod_acquire_slow(struct shmkit_chan *ch, uint64_t need, uint64_t *pos,
+		  int64_t timeout_ns)
 {
 	uint64_t deadline, since = 0; /* when the first failed spin began */
-	int64_t r = prod_room(ch, ch->tail, need, pos);
+	int64_t r;
 	int rc;
 
-	if (likely(r != -EAGAIN))
-		return r;
 	if (timeout_ns == 0) {
 		uint64_t now = shmkit__now_ns();
 
@@ -1137,6 +1225,17 @@ static int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
 	}
 }
 
+/* Room at once (the common case, inline), or wait for it. */
+static inline int64_t prod_acquire(struct shmkit_chan *ch, uint64_t need,
+				   uint64_t *pos, int64_t timeout_ns)
+{
+	int64_t r = prod_room(ch, ch->tail, need, pos);
+
+	if (likely(r != -EAGAIN))
+		return r;
+	return prod_acquire_slow(ch, need, pos, timeout_ns);
+}
+
 int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 		     int64_t timeout_ns)
 {
@@ -1159,7 +1258,8 @@ int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 	if (len)
 		memcpy(p, msg, len);
 	SHMKIT_CRASH_POINT("chan.send.written");
-	prod_commit(ch, ch->tail + (uint64_t)adv);
+	prod_commit(ch, prod_first(ch, ch->tail, pos, len),
+		    ch->tail + (uint64_t)adv);
 	return 0;
 }
 
@@ -1203,7 +1303,8 @@ int shmkit_chan_commit(struct shmkit_chan *ch, size_t len)
 	 * shortened, never lengthened, so it stays inside the reservation. */
 	prod_frame(ch, ch->tail, ch->res_pos, len);
 	SHMKIT_CRASH_POINT("chan.commit.written");
-	prod_commit(ch, ch->res_pos + framed(len));
+	prod_commit(ch, prod_first(ch, ch->tail, ch->res_pos, len),
+		    ch->res_pos + framed(len));
 	return 0;
 }
 
@@ -1211,7 +1312,7 @@ int shmkit_chan_send_batch(struct shmkit_chan *ch,
 			   const struct shmkit_chan_msg *msgs, unsigned n,
 			   int64_t timeout_ns)
 {
-	uint64_t tail, pos;
+	uint64_t tail, pos, first;
 	unsigned k;
 	int64_t adv;
 	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
@@ -1229,9 +1330,15 @@ int shmkit_chan_send_batch(struct shmkit_chan *ch,
 	if (adv < 0)
 		return (int)adv;
 	tail = ch->tail;
+	/* The first record word is written last, by the commit: the batch
+	 * becomes visible at once. */
+	first = prod_first(ch, tail, pos, msgs[0].len);
 	for (k = 0;;) {
 		unsigned char *p = prod_frame(ch, tail, pos, msgs[k].len);
 
+		if (k)
+			store_relaxed(rec_word_at(ch, ch->pring, tail),
+				      prod_first(ch, tail, pos, msgs[k].len));
 		if (msgs[k].len)
 			memcpy(p, msgs[k].buf, msgs[k].len);
 		tail += (uint64_t)adv;
@@ -1244,7 +1351,7 @@ int shmkit_chan_send_batch(struct shmkit_chan *ch,
 			return (int)adv;
 	}
 	SHMKIT_CRASH_POINT("chan.send_batch.written");
-	prod_commit(ch, tail);
+	prod_commit(ch, first, tail);
 	return (int)k;
 }
 
@@ -1297,36 +1404,55 @@ struct rec {
 };
 
 /*
+ * Lane i is empty at counter `head` (the record word there is zero):
+ * 0 if the tail agrees, 1 if the tail says a record is there after all
+ * (*w then holds its word), -EBADMSG if the lane is corrupt. A tail
+ * behind head is no corruption: the producer stores it after the record
+ * words, so it lags them by up to one commit, and for good if the
+ * producer died in between.
+ */
+static int lane_empty(struct shmkit_chan *ch, unsigned i, uint64_t head,
+		      const unsigned char *ring, uint64_t *w)
+{
+	/* Pairs with the release store of tail in prod_commit(). */
+	uint64_t t = load_acquire(&ch->lanes[i].tail);
+
+	if (t == head || (head - t <= ch->ring_size && !(t & 7)))
+		return 0;
+	if (t - head > ch->ring_size || (t & 7))
+		return -EBADMSG;
+	/* The tail covers the record: its word was stored before the tail
+	 * (pairs with the release store in prod_commit()). */
+	*w = load_acquire(rec_word_at(ch, ring, head));
+	return *w ? 1 : -EBADMSG;
+}
+
+/*
  * The next message of lane i: 1 and *m, 0 if the lane is empty, -EBADMSG
  * if the lane is corrupt. Everything shared is read once into a local and
- * checked before use: tail against our own head and the ring size, the
- * record word's tag, kind and length against the committed bytes and the
- * ring end. At most one pad precedes a message, so this never loops.
+ * checked before use: the record word's tag, kind and length against the
+ * ring end and the largest message, a pad's length against the ring end.
+ * At most one pad precedes a message, so this never loops.
  */
 static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
 {
 	struct shmkit__cons_lane *c = &ch->cl[i];
 	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
-	uint64_t head = c->head, avail = c->tail - head, off, w, need;
+	uint64_t head = c->head, off, w, need;
 	uint32_t len, info;
+	int rc;
 
-	if (avail == 0) {
-		/* Pairs with the release store of tail in prod_commit(). */
-		uint64_t t = load_acquire(&ch->lanes[i].tail);
-
-		if (likely(t == head))
-			return 0;
-		if (t < head || t - head > ch->ring_size || (t & 7))
-			return -EBADMSG;
-		c->tail = t;
-		avail = t - head;
+	/* One read of the record word; a peer may change it. Pairs with the
+	 * release store in prod_commit(). */
+	w = load_acquire(rec_word_at(ch, ring, head));
+	if (unlikely(!w)) {
+		rc = lane_empty(ch, i, head, ring, &w);
+		if (rc <= 0)
+			return rc;
 	}
 	m->start = head;
 	for (int pads = 0;; pads++) {
 		off = head & ch->mask;
-		/* One read of the record word; a peer may change it. */
-		w = __atomic_load_n((const uint64_t *)(ring + off),
-				    __ATOMIC_RELAXED);
 		len = (uint32_t)w;
 		info = (uint32_t)(w >> 32);
 		if ((info & 0xffff0000u) != SHMKIT_REC_TAG)
@@ -1334,17 +1460,18 @@ static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
 		if ((info & 0xffffu) == SHMKIT_REC_PAD) {
 			uint64_t skip = ch->ring_size - off;
 
-			if (pads || len != skip - SHMKIT_REC_HDR ||
-			    skip >= avail)
+			if (pads || len != skip - SHMKIT_REC_HDR)
 				return -EBADMSG;
 			head += skip;
-			avail -= skip;
+			/* Written before the pad's word (see prod_frame()),
+			 * so it is there: the pad's acquire covers it. */
+			w = load_relaxed(rec_word_at(ch, ring, head));
 			continue;
 		}
 		if ((info & 0xffffu) != SHMKIT_REC_MSG || len > ch->max_msg)
 			return -EBADMSG;
 		need = framed(len);
-		if (need > avail || off + need > ch->ring_size)
+		if (off + need > ch->ring_size)
 			return -EBADMSG;
 		m->head = head;
 		m->end = head + need;
@@ -1436,22 +1563,42 @@ static int cons_take(struct shmkit_chan *ch, void *buf, size_t cap,
 	return (int)m.len;
 }
 
-/* Something to read in any lane (tails only; no validation needed). */
+/*
+ * Something may be in lane i at counter `head`: its record word is set,
+ * or the tail is past head (or makes no sense, which the reader must
+ * hear). No validation; lane_next() does that.
+ */
+int shmkit__chan_lane_has(const struct shmkit_chan *ch, unsigned i,
+			  uint64_t head)
+{
+	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
+	uint64_t t;
+
+	/* Pairs with the release store in prod_commit(). */
+	if (load_acquire(rec_word_at(ch, ring, head)))
+		return 1;
+	/* Pairs with the release store of tail in prod_commit(). */
+	t = load_acquire(&ch->lanes[i].tail);
+	return t != head && head - t > ch->ring_size;
+}
+
+/* Something to read in any lane. */
 static inline int cons_any(struct shmkit_chan *ch)
 {
 	for (unsigned i = 0; i < ch->nlanes; i++)
-		/* Pairs with the release store of tail in prod_commit(). */
-		if (load_acquire(&ch->lanes[i].tail) != ch->cl[i].head)
+		if (shmkit__chan_lane_has(ch, i, ch->cl[i].head))
 			return 1;
 	return 0;
 }
 
 /*
- * cons_any() for the spin loop. It also prefetches the first two lines of
- * where each lane's next record will be: the producer writes them before
- * it stores tail, so the lines travel while we wait for the tail's line
- * instead of one after the other once the tail has moved (a prefetch is
- * a hint: it never faults and changes no result).
+ * cons_any() for the spin loop: it looks only at the record word where
+ * each lane's next message will start, the line the message comes in
+ * (never at the tail: see prod_commit()), and prefetches the line after
+ * it, so that both travel while we wait instead of one after the other
+ * (a prefetch is a hint: it never faults and changes no result). A tail
+ * that moves while the word stays zero is found by cons_any() before the
+ * waiter sleeps.
  */
 static inline int cons_any_pf(struct shmkit_chan *ch)
 {
@@ -1460,10 +1607,9 @@ static inline int cons_any_pf(struct shmkit_chan *ch)
 			ch->rings + (uint64_t)i * ch->ring_size;
 		uint64_t h = ch->cl[i].head;
 
-		__builtin_prefetch(ring + (h & ch->mask), 0, 3);
 		__builtin_prefetch(ring + ((h + 64) & ch->mask), 0, 3);
-		/* Pairs with the release store of tail in prod_commit(). */
-		if (load_acquire(&ch->lanes[i].tail) != ch->cl[i].head)
+		/* Pairs with the release store in prod_commit(). */
+		if (load_acquire(rec_word_at(ch, ring, h)))
 			return 1;
 	}
 	return 0;
@@ -1568,11 +1714,12 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	int32_t me;
 	int rc, skip;
 
-	/* Everything handed out is confirmed by now; a lane found empty is
-	 * the moment to publish it and run the fenced tx_sleep check. */
-	cons_publish_all(ch);
-	cons_txcheck(ch);
 	if (timeout_ns == 0) {
+		/* Everything handed out is confirmed by now; a lane found
+		 * empty is the moment to publish it and run the fenced
+		 * tx_sleep check. */
+		cons_publish_all(ch);
+		cons_txcheck(ch);
 		/* A poller: look once more, fetching the next record's lines
 		 * meanwhile (see cons_any_pf()), then end of stream. Once per
 		 * call (*deadline marks it): a tail that a hostile producer
@@ -1604,6 +1751,18 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		if ((sp.n & 63) == 0)
 			skip = producers_here(ch, me);
 	}
+	/* Spinning found nothing: publish what was handed out and run the
+	 * fenced tx_sleep check now, not before spinning, where their
+	 * system-wide costs (the head line, the fence) fell on every message
+	 * of a stream whose consumer keeps catching up with its producer. A
+	 * producer waiting for room needs neither sooner: it waits only on a
+	 * lane with less room than a message, which the consumer cannot
+	 * empty without passing a fenced quarter-ring checkpoint, and a
+	 * flushing producer raises tx_sleep, which cons_confirm() sees. */
+	cons_publish_all(ch);
+	cons_txcheck(ch);
+	if (cons_any(ch))
+		return 0;
 	if (!sp.start)
 		sp.start = shmkit__now_ns();
 	if (!skip)
@@ -1814,7 +1973,7 @@ int shmkit_chan_info(struct shmkit_chan *ch, struct shmkit_chan_info *info)
 	for (unsigned i = 0; i < ch->nlanes; i++) {
 		uint64_t h, t;
 
-		if (lane_indices(ch, i, &h, &t) == 0)
+		if (lane_extent(ch, i, &h, &t) == 0)
 			queued += t - h;
 		if (shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
 				     F_WRLCK) > 0)

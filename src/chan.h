@@ -19,7 +19,7 @@
 /* "SHMKCHAN" read as a little-endian u64. */
 #define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
 /* Format of the structures below; independent of the segment layout. */
-#define SHMKIT_CHAN_FORMAT 4u
+#define SHMKIT_CHAN_FORMAT 5u
 #define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
 
 /*
@@ -44,6 +44,12 @@
  * message never wraps: when it does not fit before the end of the ring the
  * producer first writes a PAD record covering the rest of the ring (its len
  * is the bytes after its own header) and puts the message at offset 0.
+ *
+ * The record word is the commit (format 5): the producer stores the first
+ * record word of a send last, with release, after clearing the word where
+ * its next record will start, so a word of zero at the consumer's head
+ * means "nothing yet" and the consumer polls the line the message arrives
+ * in, not the tail (see prod_commit() in chan.c).
  */
 #define SHMKIT_REC_HDR 8u
 #define SHMKIT_REC_TAG 0xc4a50000u
@@ -98,9 +104,11 @@ struct shmkit_chan_hdr {
  */
 struct shmkit_chan_lane {
 	/* Line 0: producer, hot: written once per commit. */
-	_Atomic uint64_t tail; /* 0x00 bytes committed. w: producer
-				    * (release, the commit); r: consumer
-				    * (acquire) */
+	_Atomic uint64_t tail; /* 0x00 bytes committed, stored after the
+				    * record words that commit them (so it
+				    * may lag them by one commit). w:
+				    * producer (release); r: the slow
+				    * paths (acquire) */
 	uint8_t pad0[56];
 	/* Line 1: consumer, read by the producer when it runs out of room
 	 * (so written only every so often, see cons_publish()). */
@@ -160,7 +168,6 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");
 /* Consumer-private view of one lane. */
 struct shmkit__cons_lane {
 	uint64_t head;	    /* next record to read (private, trusted) */
-	uint64_t tail;	    /* last validated tail seen */
 	uint64_t done;	    /* confirmed: as stored in lane.done */
 	uint64_t pub;	    /* as last published in lane.head */
 	uint64_t unchecked; /* bytes published since the last fenced check
@@ -255,8 +262,11 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
  * something). A death found is acknowledged and stays pending (returned
  * again) until recv reports it. */
 int shmkit__chan_cons_eos(struct shmkit_chan *ch);
-/* Consumer: any lane non-empty (tails against private heads). */
+/* Consumer: any lane non-empty at the private heads. Lane i non-empty at
+ * head: its record word there is set, or its tail is past head. */
 int shmkit__chan_any(struct shmkit_chan *ch);
+int shmkit__chan_lane_has(const struct shmkit_chan *ch, unsigned i,
+			  uint64_t head);
 /* Consumer: publish what the last call handed out, then any(). */
 int shmkit__chan_ready(struct shmkit_chan *ch);
 /*

@@ -166,12 +166,12 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 static int helper_any(struct shmkit_chan *ch, uint64_t *heads)
 {
 	for (unsigned i = 0; i < ch->nlanes; i++) {
-		/* Pair with the release stores of head and tail. */
+		/* Pairs with the release store of head. When the helper
+		 * is armed, recv has published all it handed out. */
 		uint64_t h = load_acquire(&ch->lanes[i].head);
-		uint64_t t = load_acquire(&ch->lanes[i].tail);
 
 		heads[i] = h;
-		if (h != t)
+		if (shmkit__chan_lane_has(ch, i, h))
 			return 1;
 	}
 	return 0;

@@ -426,18 +426,77 @@ static void creator_case(void)
 	ASSERT_OK(shmkit_chan_unlink(ch));
 }
 
+/*
+ * A producer killed at chan.send.committed has committed its last send (the
+ * record word is there) but not stored the tail. A new producer that
+ * attaches before the consumer has read that send must continue after
+ * it, not at the stale tail, where it would overwrite a committed
+ * message. Returns 1 (the producer was killed there).
+ */
+static int untailed_case(long n)
+{
+	struct shmkit_chan_opts o = chan_opts();
+	struct shmkit_chan *c;
+	struct shmkit_seg *rs;
+	struct report *r;
+	char ch[128], rep[128], cnt[16], from[16];
+	uint32_t ret, committed, got;
+	int st;
+
+	names(ch, rep, sizeof(ch), &rs, &r);
+	ASSERT_OK(shmkit_chan_create(ch, &o, SHMKIT_CHAN_CONSUMER, &c));
+	snprintf(cnt, sizeof(cnt), "%u", NMSG / 2);
+	const char *args[] = {ch, rep, "0", cnt, NULL};
+
+	st = th_wait(th_spawn_crash("producer", args, "chan.send.committed", n),
+		     20000);
+	/* The first three commits fit in the ring (the sizes are fixed
+	 * per seq), so pass n (1 or 2) of the point is always reached. */
+	ASSERT_TRUE(th_was_killed(st));
+	/* The unit it was committing: a batch of up to 3 (seq % 4 == 1),
+	 * else one message. */
+	ret = atomic_load_explicit(&r->returned, memory_order_acquire);
+	committed =
+		ret +
+		(ret % 4 == 1 ? (NMSG / 2 - ret < 3 ? NMSG / 2 - ret : 3) : 1);
+	snprintf(from, sizeof(from), "%u", committed);
+	snprintf(cnt, sizeof(cnt), "%u", NMSG / 4);
+	const char *args2[] = {ch, rep, from, cnt, NULL};
+	pid_t pid = th_spawn("producer", args2, NULL);
+	uint32_t want = committed + NMSG / 4;
+	uint64_t t0 = th_now_ns();
+
+	/* The new producer attaches and sends before we read anything (its
+	 * first message fits next to what the dead one committed). */
+	while (atomic_load_explicit(&r->returned, memory_order_acquire) <=
+	       committed) {
+		ASSERT_LT(th_now_ns() - t0, 10000000000ull);
+		usleep(1000);
+	}
+	/* Every committed message, in order, then the new producer's. */
+	got = 0;
+	while (got < want) {
+		uint32_t before = got;
+
+		got = drain(c, got, EPIPE, 5000000000ll);
+		if (got == before)
+			usleep(1000);
+		ASSERT_LT(th_now_ns() - t0, 20000000000ull);
+	}
+	ASSERT_EQ(got, want);
+	ASSERT_TRUE(th_exited_ok(th_wait(pid, 20000)));
+	shmkit_chan_close(c);
+	cleanup(ch, rep, rs);
+	return 1;
+}
+
 static const char *const prod_points[] = {
-	"chan.open.claimed",
-	"chan.reserve.reserved",
-	"chan.commit.written",
-	"chan.send.reserved",
-	"chan.send.pad",
-	"chan.send.written",
-	"chan.send.committed",
-	"chan.send.sleep",
-	"chan.send_batch.written",
-	"chan.close.producer",
-	NULL,
+	"chan.open.claimed",   "chan.reserve.reserved",
+	"chan.commit.written", "chan.send.reserved",
+	"chan.send.pad",       "chan.send.written",
+	"chan.send.committed", "chan.send.tail",
+	"chan.send.sleep",     "chan.send_batch.written",
+	"chan.close.producer", NULL,
 };
 
 static const char *const cons_points[] = {
@@ -489,6 +548,14 @@ static int test(void)
 		if (!hit)
 			th_fail(__FILE__, __LINE__, "%s never reached",
 				cons_points[i]);
+	}
+	{
+		int hit = 0;
+
+		/* One message, then a batch of three. */
+		for (long k = 1; k <= 2; k++)
+			hit += untailed_case(k);
+		ASSERT_EQ(hit, 2);
 	}
 	creator_case();
 	return 0;
