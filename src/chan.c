@@ -793,6 +793,22 @@ static void cons_publish(struct shmkit_chan *ch, unsigned i)
 		cons_txcheck(ch);
 }
 
+/*
+ * Store every lane's head as last published, whatever is there now: the
+ * readiness helper trusts the shared heads, and a peer that rewrote one
+ * would keep the descriptor readable with nothing to read (cons_publish()
+ * stores only when our own position moved). Called when recv re-arms the
+ * descriptor, after publishing everything.
+ */
+void shmkit__chan_republish(struct shmkit_chan *ch)
+{
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		if (load_relaxed(&ch->lanes[i].head) != ch->cl[i].pub)
+			/* Pairs with the acquire load of head in
+			 * prod_room() and in the helper. */
+			store_release(&ch->lanes[i].head, ch->cl[i].pub);
+}
+
 /* Publish every lane: before waiting, and at close. */
 static void cons_publish_all(struct shmkit_chan *ch)
 {
@@ -959,7 +975,9 @@ static inline _Atomic uint64_t *rec_word_at(const struct shmkit_chan *ch,
 					    const unsigned char *ring,
 					    uint64_t pos)
 {
-	return (_Atomic uint64_t *)(void *)(ring + (pos & ch->mask));
+	/* Aligned and inside the ring whatever pos is: callers pass heads
+	 * read from shared memory too (the readiness helper). */
+	return (_Atomic uint64_t *)(void *)(ring + (pos & ch->mask & ~7ull));
 }
 
 /*
@@ -1047,7 +1065,7 @@ static int producers_here(const struct shmkit_chan *ch, int32_t me)
  * bytes for it). The tail is stored after the commit, for the slow paths
  * (end of stream, readiness, a producer or consumer attaching); it may
  * lag the record words by the records of one commit, or for good if the
- * producer dies in between (shmkit__chan_lane_end() finds them).
+ * producer dies in between (lane_extent() finds them).
  */
 static inline void prod_commit(struct shmkit_chan *ch, uint64_t first,
 			       uint64_t end)
@@ -1732,6 +1750,12 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		rc = cons_end(ch);
 		return rc < 0 ? rc : -EAGAIN;
 	}
+	/* A producer that raised tx_sleep (waiting for room, or flushing)
+	 * gets head now rather than after the spin; unfenced, as in
+	 * cons_confirm(). */
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		if (unlikely(load_relaxed(&ch->lanes[i].tx_sleep)))
+			cons_publish(ch, i);
 	/* Spin while traffic flows (the budget doubles when spinning pays
 	 * off and halves when it does not), unless the producers run on
 	 * our CPU: look again whenever the clock is read. */
@@ -1757,8 +1781,11 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	 * of a stream whose consumer keeps catching up with its producer. A
 	 * producer waiting for room needs neither sooner: it waits only on a
 	 * lane with less room than a message, which the consumer cannot
-	 * empty without passing a fenced quarter-ring checkpoint, and a
-	 * flushing producer raises tx_sleep, which cons_confirm() sees. */
+	 * empty without passing a fenced quarter-ring checkpoint. A flushing
+	 * producer raises tx_sleep, which the unfenced looks in
+	 * cons_confirm() and before the spin see unless they race with it;
+	 * then the flusher waits for this point (the spin budget, at most
+	 * SPIN_MAX_NS) or for its own 1 ms slice. */
 	cons_publish_all(ch);
 	cons_txcheck(ch);
 	if (cons_any(ch))

@@ -282,6 +282,8 @@ uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns);
 /* Readiness descriptor (chan_wait.c): re-arm after -EAGAIN; stop. */
 void shmkit__chan_fd_rearm(struct shmkit_chan *ch);
+/* Consumer: restore every shared head to what it last published. */
+void shmkit__chan_republish(struct shmkit_chan *ch);
 void shmkit__chan_fd_stop(struct shmkit_chan *ch);
 
 #endif /* SHMKIT_CHAN_H */

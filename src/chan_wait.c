@@ -148,8 +148,8 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
  * producer. Instead a helper thread of the consumer process sleeps on the
  * channel's futex like any consumer-side waiter and turns "a message may be
  * there" into an eventfd count. It reads only shared, atomic words (the
- * published heads, the tails), never the handle's private state, so the
- * application thread keeps sole use of the handle.
+ * published heads, the record words there, the tails), never the handle's
+ * private state, so the application thread keeps sole use of the handle.
  *
  * Protocol with recv. fd_armed (a private futex word the helper sleeps on
  * while disarmed) and the eventfd count change together under fd_lock:
@@ -275,6 +275,7 @@ void shmkit__chan_fd_rearm(struct shmkit_chan *ch)
 
 	if (ch->efd < 0)
 		return;
+	shmkit__chan_republish(ch);
 	pthread_mutex_lock(&ch->fd_lock);
 	if (!load_relaxed(&ch->fd_armed)) {
 		if (read(ch->efd, &v, sizeof(v)) < 0) {

@@ -14,6 +14,7 @@
 #include "layout.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <shmkit.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -476,6 +477,61 @@ static void definite(void)
 	world_remove(&n);
 }
 
+/*
+ * The readiness helper thread reads the shared heads. A peer that rewrites
+ * one must not make it read outside the ring (a misaligned head past the
+ * last lane's end) or keep the descriptor readable after recv said -EAGAIN
+ * and re-armed it (a head moved back onto a consumed record).
+ */
+static void fd_heads(void)
+{
+	struct shmkit_chan_opts co = {.sz = sizeof(co),
+				      .capacity_bytes = 8192,
+				      .max_msg_bytes = 512,
+				      .max_producers = 2};
+	struct shmkit_chan *p, *c;
+	struct pollfd pfd = {.events = POLLIN};
+	unsigned char *lanes;
+	char name[128], buf[64];
+	uint64_t bad[2] = {0, 5 * 8192 - 1};
+	uint32_t fl;
+	struct raw r;
+
+	th_name(name, sizeof(name), "hc-fd");
+	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	pfd.fd = shmkit_chan_fd(c);
+	ASSERT_GE(pfd.fd, 0);
+	for (int i = 0; i < 5; i++)
+		ASSERT_OK(shmkit_chan_send(p, "0123456789abcdef", 16, 0));
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0), 16);
+	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0), EAGAIN);
+	ASSERT_EQ(poll(&pfd, 1, 50), 0);
+	r = raw_map(name);
+	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	/* lanes[0].head back to 0, then lanes[1].head misaligned and four
+	 * rings past the end of lane 1, the last ring in the segment. */
+	for (int k = 0; k < 2; k++) {
+		memcpy(lanes + 256 * k + 0x40, &bad[k], 8);
+		/* The helper looks at least every 10 ms: it may say "maybe". */
+		ASSERT_GE(poll(&pfd, 1, 200), 0);
+		ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0),
+			   EAGAIN);
+		/* The re-arm restored the head: readable no more. */
+		ASSERT_EQ(poll(&pfd, 1, 100), 0);
+		ASSERT_EQ(rd64(lanes + 256 * k + 0x40), k ? 0 : 5 * 24);
+	}
+	/* And the channel still works. */
+	ASSERT_OK(shmkit_chan_send(p, "0123456789abcdef", 16, 0));
+	ASSERT_EQ(poll(&pfd, 1, 1000), 1);
+	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0), 16);
+	munmap(r.p, r.size);
+	shmkit_chan_close(c);
+	shmkit_chan_close(p);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 /* ---- random scribbling while workers run -------------------------------- */
 
 enum region {
@@ -613,6 +669,7 @@ static void one_region(enum region rg)
 static int test(void)
 {
 	definite();
+	fd_heads();
 	for (int rg = 0; rg < NREGIONS; rg++)
 		one_region((enum region)rg);
 	return 0;
