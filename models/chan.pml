@@ -1,11 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A model of a shmkit channel (src/chan.c) for the spin model checker:
- * producers commit messages into their lanes and the consumer receives
- * them, each side sleeping on a futex when it cannot go on (the sleep/wake
- * handshake W1-W5 / P1-P5 of chan.c, in both directions), under a weak
- * memory model, with any process dying at any step. models/check.sh runs
- * the configurations below and the mutants that must fail.
+ * A model of a shmkit channel (src/chan.c, channel format 5) for the spin
+ * model checker: producers commit messages into their lanes and the
+ * consumer receives them, each side sleeping on a futex when it cannot go
+ * on (the sleep/wake handshake W1-W5 / P1-P5 of chan.c, in both
+ * directions), under a weak memory model, with any process dying at any
+ * step. models/check.sh runs the configurations below and the mutants that
+ * must fail.
+ *
+ * The ring. A lane's ring has CAP slots, one message each (message k, from
+ * 1, in slot (k - 1) % CAP), and a slot has two locations: the record word
+ * (the message's number, 0: none) and the payload (the message's number
+ * again, standing for its bytes). A send (shmkit_chan_send() with
+ * prod_commit()) stores the payload (relaxed), zero into the word of the
+ * slot where the next record will start (relaxed), the record word (P1,
+ * the commit, a release store), then tail (release), then P2-P5. The room
+ * check keeps a slot for that zero word: a producer sends message k only
+ * while k + 1 - head <= CAP, so it never clears a word the consumer has
+ * not released, and a ring of CAP slots holds CAP - 1 messages (chan.c
+ * keeps 8 bytes). The zero makes a zero word at the consumer's head mean
+ * "nothing yet": without it (mutant NO_ZERO) the word there may be a
+ * record of an earlier lap, which the consumer takes as new. (The zero
+ * over a word never written yet, in the first lap, is left out: it changes
+ * nothing but the state count.)
+ *
+ * The consumer (lane_next()) reads the record word at its head (acquire):
+ * set, it is a committed record and the consumer reads the payload; zero,
+ * it looks at tail (lane_empty()): at or behind head the lane is empty
+ * (the tail lags the words by one commit, and for good if the producer
+ * died between the two stores); ahead, the word must be there (it was
+ * stored before the tail) and is read again, and a zero then is the
+ * -EBADMSG of an honest ring (mutant TAIL_FIRST). The consumer's other
+ * looks (cons_any() in W4, the end of stream) use lane_has(): the word at
+ * head is set or the tail is ahead of head. A consumer taking over
+ * (attach_consumer()) finds where the committed records end as
+ * lane_extent() does: from the later of head and tail, past every record
+ * whose word is set while the record and the next word fit in the room
+ * from head. Pads and batches are not modelled: a message never wraps.
  *
  * Memory model. Loads execute in program order; every store goes through
  * its CPU's store buffer and reaches memory later, in any order (PSO),
@@ -20,7 +51,11 @@
  * wake the sleepers atomically (the futex hash-bucket lock). This is
  * weaker than x86 (TSO) and as weak as ARM for the store->load and
  * store->store reorderings the protocol defends against; load->load
- * reordering is not modelled (the acquire loads are taken as given).
+ * reordering is not modelled (the acquire loads are taken as given), nor
+ * a later plain store passing a release store, which C11 and ARM allow:
+ * where chan.c needs a store after the commit ordered (the tail), it is a
+ * release store itself, and the stores of the next send that may pass the
+ * commit go where the consumer does not look before that send's commit.
  *
  * Deaths. A process dies between any two of its steps (Promela's unless):
  * its buffered stores still reach memory (a killed CPU does not discard
@@ -36,29 +71,32 @@
  * a waiter left asleep with its condition true: a lost wake-up.
  *
  * Properties:
- *  - no exposed partial message: a received message's bytes are the
- *    message's own, never stale or not yet written;
+ *  - no exposed partial or stale message: the record word the consumer
+ *    takes as a commit is the message's own, and so are its bytes, never
+ *    those of an earlier lap or not yet written; a tail ahead of head
+ *    means the word is there; the takeover's walk never passes a stale
+ *    word;
  *  - no loss, FIFO per lane: messages are delivered in order without a
  *    gap; a message delivered twice is the last one handed out before the
  *    consumer died, and it is flagged REDELIVERED;
  *  - end of stream only after every committed message was delivered;
  *  - pan's invalid end states: no process blocked forever (with SLICE);
  *  - WATCHDOG (without SLICE): when nothing can move, no live waiter sleeps
- *    while its condition holds (a committed message or the end of the
- *    stream for the consumer, room for a producer), unless the producer
- *    that had to wake the consumer died: then the slice and the liveness
- *    check end the wait, which the SLICE configurations check. A consumer
- *    that dies is no excuse: its successor wakes a producer asleep for room
- *    when it takes over.
+ *    while its condition holds (for the consumer a record word at its head
+ *    or a tail ahead of it in some lane, or the end of the stream; room for
+ *    a producer), unless the producer that had to wake the consumer died:
+ *    then the slice and the liveness check end the wait, which the SLICE
+ *    configurations check. A consumer that dies is no excuse: its
+ *    successor wakes a producer asleep for room when it takes over.
  *
  * Parameters (spin -D...): NP producers (1 or 2), NMSG messages each, CAP
- * messages per ring, QTR messages released between two fenced checks of
- * tx_sleep (a quarter ring in chan.c), QPUB messages confirmed before head
- * is published (a sixteenth of the ring), KILLS deaths at most,
- * KILL_CONSUMER_ONLY, SLICE, WATCHDOG.
+ * slots per ring (2 or more: room for CAP - 1 messages), QTR messages
+ * released between two fenced checks of tx_sleep (a quarter ring in
+ * chan.c), QPUB messages confirmed before head is published (a sixteenth
+ * of the ring), KILLS deaths at most, KILL_CONSUMER_ONLY, SLICE, WATCHDOG.
  *
  * End of stream: the consumer checks for end of stream, then announces
- * itself, then re-checks the tails and, without probing (a lane not
+ * itself, then re-checks the lanes (W4) and, without probing (a lane not
  * CLOSED counts as alive), end of stream (shmkit__chan_sleep_rx(); select
  * and the readiness helper likewise). Without that re-check (mutant
  * NO_EOS_RECHECK, the code before the fix) a producer that closes between
@@ -73,10 +111,14 @@
  *
  * Mutants, each of which must fail: NO_W2 (no fence after the waiter
  * announces itself), NO_P2 (no fence between the commit and the look at
- * the sleepers), NO_REL (commit with a plain store), NO_TXFENCE (no fence
- * after a producer raises tx_sleep), NO_TXCHECK (the consumer never runs
- * the fenced check of tx_sleep), NO_MARK (the consumer does not mark a
- * message before reading it), MARK_RESET (a takeover resets the mark),
+ * the sleepers), NO_REL (the record word, the commit, with a plain store:
+ * the payload may reach memory after it), NO_ZERO (the producer does not
+ * clear the next record's word), TAIL_FIRST (the tail stored before the
+ * record word), NO_WALK (a takeover takes the tail for the end of the
+ * committed records, as format 4 did), NO_TXFENCE (no fence after a
+ * producer raises tx_sleep), NO_TXCHECK (the consumer never runs the
+ * fenced check of tx_sleep), NO_MARK (the consumer does not mark a message
+ * before reading it), MARK_RESET (a takeover resets the mark),
  * NO_EOS_RECHECK and NO_ATTACH_TXCHECK (above).
  */
 
@@ -87,8 +129,12 @@
 #define NMSG 2
 #endif
 #ifndef CAP
-#define CAP 1
+#define CAP 2 /* slots; one is kept for the next record's word */
 #endif
+#if CAP < 2
+#error "CAP is in slots: 2 or more (room for CAP - 1 messages)"
+#endif
+#define ROOM (CAP - 1) /* messages a ring holds */
 #ifndef QTR
 #define QTR 1
 #endif
@@ -115,8 +161,10 @@
 #define DONE(p) (6 * NP + (p))
 #define RXSLEEPERS (7 * NP)
 #define RXSEQ (7 * NP + 1)
-#define RING(p, s) (7 * NP + 2 + (p) * CAP + (s))
-#define NLOC (7 * NP + 2 + NP * CAP)
+/* Slot s of lane p: the record word, the payload. */
+#define WORD(p, s) (7 * NP + 2 + (p) * 2 * CAP + (s))
+#define PAY(p, s) (7 * NP + 2 + (p) * 2 * CAP + CAP + (s))
+#define NLOC (7 * NP + 2 + NP * 2 * CAP)
 
 #define CLOSED 2
 
@@ -144,6 +192,14 @@ bit eos_seen;	  /* the consumer reported end of stream */
 
 /* ---- memory operations (c: the CPU; r: a variable of the caller; the
  * caller declares byte _i) ------------------------------------------------ */
+
+/*
+ * Fewer states: a process clears its scratch variables once it is done
+ * with them, and where it can, a load (LOAD_) and what the process decides
+ * from the loaded value and its own variables alone are one d_step, and
+ * so are a decision and the clearing of what it was made on: nobody else
+ * can tell the difference.
+ */
 
 inline LOAD_(c, a, r)
 {
@@ -308,10 +364,13 @@ inline NOTIFY(p)
 {
 	LOAD(p, RXSLEEPERS, v); /* P3 */
 	if
-	:: v != 0 ->
+	:: d_step {
+		v != 0 ->
+		v = 0
+	} ->
 		RMW_ADD(p, RXSEQ, 1, 1, s); /* P4 */
 		FUTEX_WAKE(p, RXSEQ)	    /* P5 */
-	:: else -> skip
+	:: d_step { v == 0 -> skip }
 	fi
 }
 
@@ -327,10 +386,15 @@ proctype producer(byte p)
 				s = 0;
 				v = 0
 			};
-			/* prod_room(), and prod_wait() while full. */
+			/* prod_room(), and prod_wait() while full: room for
+			 * the record and the next record's word. */
 			LOAD(p, HEAD(p), h); /* acquire */
 			do
-			:: k - 1 - h < CAP -> break
+			:: d_step {
+				k - 1 - h < ROOM ->
+				h = 0;
+				s = 0
+			} -> break
 			:: else ->
 				STORE(p, TXSLEEP(p), 1, 0);
 #ifndef NO_TXFENCE
@@ -339,7 +403,7 @@ proctype producer(byte p)
 				LOAD(p, TXSEQ(p), s); /* acquire */
 				LOAD(p, HEAD(p), h);
 				if
-				:: k - 1 - h >= CAP ->
+				:: k - 1 - h >= ROOM ->
 					printf("P%d sleeps for room\n", p);
 					FUTEX_WAIT(p, TXSEQ(p), s)
 				:: else -> skip
@@ -347,17 +411,32 @@ proctype producer(byte p)
 				STORE(p, TXSLEEP(p), 0, 0);
 				LOAD(p, HEAD(p), h)
 			od;
-			/* prod_frame() and the copy: the message's bytes. */
-			STORE(p, RING(p, (k - 1) % CAP), k, 0);
-			/* P1: the commit. */
+			/* The copy: the message's bytes. */
+			STORE(p, PAY(p, (k - 1) % CAP), k, 0);
+			/* prod_commit(): clear the word where the next record
+			 * will start (in the first lap: never written yet). */
+#ifndef NO_ZERO
+			if
+			:: k >= CAP -> STORE(p, WORD(p, k % CAP), 0, 0)
+			:: else -> skip
+			fi;
+#endif
+#ifdef TAIL_FIRST
+			STORE(p, TAIL(p), k, 1);
+#endif
+			/* P1: the commit, the record word. */
 			d_step {
 #ifdef NO_REL
-				STORE(p, TAIL(p), k, 0);
+				STORE(p, WORD(p, (k - 1) % CAP), k, 0);
 #else
-				STORE(p, TAIL(p), k, 1);
+				STORE(p, WORD(p, (k - 1) % CAP), k, 1);
 #endif
 				ncommit[p] = k
 			};
+#ifndef TAIL_FIRST
+			/* The tail, for the slow paths (release). */
+			STORE(p, TAIL(p), k, 1);
+#endif
 progress_commit:
 			printf("P%d commits %d\n", p, k);
 #ifndef NO_P2
@@ -477,6 +556,35 @@ inline ATTACH_LANE(q)
 {
 	LOAD(CONS, HEAD(q), h); /* acquire */
 	LOAD(CONS, TAIL(q), t); /* acquire */
+	/* lane_extent(): the committed records end at the tail, or past it
+	 * if the producer died between a commit and its tail store. Walk
+	 * from the later of head and tail over every record whose word is
+	 * set, while the record and the next word fit in the room from head
+	 * (the walk reads the word first, as chan.c does). */
+	d_step {
+		if
+		:: t < h -> t = h
+		:: else -> skip
+		fi;
+#ifdef NO_WALK
+		w = 0
+#else
+		w = 1
+#endif
+	};
+	do
+	:: w != 0 ->
+		d_step {
+			LOAD_(CONS, WORD(q, t % CAP), w); /* acquire */
+			/* Never a stale record of an earlier lap. */
+			assert(w == 0 || w == t + 1);
+			if
+			:: w != 0 && t + 2 - h <= CAP -> t++
+			:: else -> w = 0
+			fi
+		}
+	:: else -> break
+	od;
 	LOAD(CONS, DONE(q), k);
 	d_step {
 		if
@@ -516,58 +624,127 @@ inline ATTACH_TXCHECK_LANE(q)
 	fi
 }
 
-/* lane_next() of cons_next(): a committed message in lane q? */
+/* lane_next() of cons_next(): a committed message in lane q? Its record
+ * word (left in w) is at the head, or the tail says it is. */
 inline NEXT_LANE(q)
 {
 	if
 	:: p == 255 ->
-		LOAD(CONS, TAIL(q), t); /* acquire */
+		d_step {
+			LOAD_(CONS, WORD(q, chead[q] % CAP), w); /* acquire */
+			if
+			:: w != 0 -> p = q
+			:: else -> skip
+			fi
+		};
 		if
-		:: t != chead[q] -> p = q
+		:: p == 255 ->
+			/* lane_empty(): at or behind head, the lane is
+			 * empty; ahead (within the room), the word was
+			 * stored before the tail: it is there. */
+			d_step {
+				LOAD_(CONS, TAIL(q), t); /* acquire */
+				if
+				:: t > chead[q] ->
+					assert(t - chead[q] <= ROOM);
+					p = q
+				:: else -> skip
+				fi;
+				t = 0
+			};
+			if
+			:: p == q ->
+				d_step {
+					LOAD_(CONS, WORD(q, chead[q] % CAP),
+					      w);
+					/* Else chan.c says -EBADMSG. */
+					assert(w != 0)
+				}
+			:: else -> skip
+			fi
 		:: else -> skip
 		fi
 	:: else -> skip
 	fi
 }
 
-/* cons_end(): end of stream? A lane's state is read before its tail. */
+/* shmkit__chan_lane_has(): r = val if lane q may have a message at the
+ * head: its record word there is set, or the tail is ahead. Not looked
+ * at once r is val (no lane can change the answer). */
+inline HAS(q, r, val)
+{
+	if
+	:: r != val ->
+		d_step {
+			LOAD_(CONS, WORD(q, chead[q] % CAP), w); /* acquire */
+			if
+			:: w != 0 -> r = val
+			:: else -> skip
+			fi;
+			w = 0
+		};
+		if
+		:: r != val ->
+			d_step {
+				LOAD_(CONS, TAIL(q), t); /* acquire */
+				if
+				:: t > chead[q] -> r = val
+				:: else -> skip
+				fi;
+				t = 0
+			}
+		:: else -> skip
+		fi
+	:: else -> skip
+	fi
+}
+
+/* cons_end(): end of stream? A lane's state is read before the lane. */
 inline EOS_LANE(q)
 {
-	LOAD(CONS, STATE(q), v);
 	if
-	:: v != CLOSED && !dead[q] -> eos = 0
-	:: else ->
-		LOAD(CONS, TAIL(q), t);
+	:: eos ->
+		LOAD(CONS, STATE(q), v);
 		if
-		:: t != chead[q] -> eos = 0
-		:: else -> skip
+		:: d_step {
+			v != CLOSED && !dead[q] ->
+			eos = 0;
+			v = 0
+		}
+		:: d_step {
+			v == CLOSED || dead[q] ->
+			v = 0
+		} -> HAS(q, eos, 0)
 		fi
+	:: else -> skip
 	fi
 }
 
-/* W4 of sleep_rx(): cons_any() over the tails. */
+/* W4 of sleep_rx(): cons_any(). */
 inline ANY_LANE(q)
 {
-	LOAD(CONS, TAIL(q), t);
-	if
-	:: t != chead[q] -> any = 1
-	:: else -> skip
-	fi
+	HAS(q, any, 1)
 }
 
 /* W4 for end of stream: without probing (a lane not CLOSED counts as
  * alive), re-checked after announcing. */
 inline EOS_NOPROBE_LANE(q)
 {
-	LOAD(CONS, STATE(q), v);
 	if
-	:: v != CLOSED -> eos = 0
-	:: else ->
-		LOAD(CONS, TAIL(q), t);
+	:: eos ->
+		LOAD(CONS, STATE(q), v);
 		if
-		:: t != chead[q] -> eos = 0
-		:: else -> skip
+		:: d_step {
+			v != CLOSED ->
+			eos = 0;
+			v = 0
+		}
+		:: d_step {
+			v == CLOSED ->
+			v = 0
+		} -> HAS(q, eos, 0)
 		fi
+	:: else -> skip
 	fi
 }
 
@@ -639,9 +816,16 @@ restart:
 				:: else -> STORE(CONS, MARK(p), k, 0)
 				fi;
 #endif
-				LOAD(CONS, RING(p, (k - 1) % CAP), w);
-				/* No partial or stale message is exposed. */
-				assert(w == k);
+				d_step {
+					LOAD_(CONS, PAY(p, (k - 1) % CAP), v);
+					/* No partial or stale message is
+					 * exposed: the word taken as the
+					 * commit and the bytes are this
+					 * message's. */
+					assert(w == k && v == k);
+					w = 0;
+					v = 0
+				};
 				/* Handed to the application. */
 				d_step {
 					if
@@ -660,8 +844,12 @@ restart:
 progress_recv:
 				printf("C receives %d from P%d\n", k, p)
 			:: else ->
-				/* cons_wait(): publish everything, the fenced
-				 * tx_sleep check... */
+				/* cons_wait(), once spinning found nothing
+				 * (there is no spinning here): publish
+				 * everything, the fenced tx_sleep check...
+				 * (A lane whose producer raised tx_sleep is
+				 * published before the spin: the same
+				 * PUBLISH, only sooner.) */
 				PUBLISH(0);
 #if NP > 1
 				PUBLISH(1);
@@ -689,12 +877,16 @@ progress_recv:
 				ANY_LANE(1);
 #endif
 #ifndef NO_EOS_RECHECK
-				eos = 1;
-				EOS_NOPROBE_LANE(0);
+				if
+				:: !any ->
+					eos = 1;
+					EOS_NOPROBE_LANE(0);
 #if NP > 1
-				EOS_NOPROBE_LANE(1);
+					EOS_NOPROBE_LANE(1);
 #endif
-				any = any | eos;
+					any = eos
+				:: else -> skip
+				fi;
 #endif
 				if
 				:: !any ->
@@ -798,9 +990,10 @@ end:
  */
 inline WD_LANE(q)
 {
-	/* A committed message pending: only a dead producer may have
-	 * failed to wake the consumer. */
-	assert(mem[TAIL(q)] == chead[q] || dead[q]);
+	/* A committed message pending (lane_has()): only a dead producer
+	 * may have failed to wake the consumer. */
+	assert((mem[WORD(q, chead[q] % CAP)] == 0 &&
+		mem[TAIL(q)] <= chead[q]) || dead[q]);
 	if
 	:: mem[STATE(q)] != CLOSED && !dead[q] -> alleos = 0
 	:: else -> skip
@@ -808,7 +1001,7 @@ inline WD_LANE(q)
 	excuse = excuse | dead[q];
 	/* A producer asleep for room: its lane is full (a consumer that
 	 * died leaves the check to its successor). */
-	assert(sleeping[q] == 0 || ncommit[q] - mem[HEAD(q)] >= CAP)
+	assert(sleeping[q] == 0 || ncommit[q] - mem[HEAD(q)] >= ROOM)
 }
 
 proctype watchdog()
@@ -829,9 +1022,9 @@ proctype watchdog()
 			assert(!alleos || excuse)
 		:: else ->
 			assert(sleeping[0] == 0 ||
-			       ncommit[0] - mem[HEAD(0)] >= CAP);
+			       ncommit[0] - mem[HEAD(0)] >= ROOM);
 			assert(sleeping[NP - 1] == 0 ||
-			       ncommit[NP - 1] - mem[HEAD(NP - 1)] >= CAP)
+			       ncommit[NP - 1] - mem[HEAD(NP - 1)] >= ROOM)
 		fi
 	}
 }
