@@ -354,10 +354,15 @@ static void chan_layout(struct shmkit_chan *ch, const struct geom *g)
 	chan_set_geom(ch, g);
 }
 
-static uint64_t rec_word(uint32_t len, uint32_t kind);
+/* The record word at counter pos of a ring. */
 static inline _Atomic uint64_t *rec_word_at(const struct shmkit_chan *ch,
 					    const unsigned char *ring,
-					    uint64_t pos);
+					    uint64_t pos)
+{
+	/* Aligned and inside the ring whatever pos is: callers pass heads
+	 * read from shared memory too (the readiness helper). */
+	return (_Atomic uint64_t *)(void *)(ring + (pos & ch->mask & ~7ull));
+}
 
 /*
  * Where the committed records of lane i end, with the published head:
@@ -389,6 +394,8 @@ static int lane_extent(const struct shmkit_chan *ch, unsigned i, uint64_t *head,
 			     SHMKIT_REC_PAD)) {
 			next += ch->ring_size - off;
 			off = 0;
+			/* Written before the pad's word: the acquire above
+			 * covers it (see prod_frame()). */
 			w = load_relaxed(rec_word_at(ch, ring, next));
 		}
 		if ((uint32_t)(w >> 32) != (SHMKIT_REC_TAG | SHMKIT_REC_MSG) ||
@@ -429,7 +436,8 @@ static int attach_producer(struct shmkit_chan *ch)
 		return rc;
 	}
 	/* A predecessor that died between a commit and its tail store left
-	 * the tail behind; only the lane's holder writes it. */
+	 * the tail behind; only the lane's holder writes it. Pairs with the
+	 * acquire loads of tail in the slow paths (lane_empty(), eos). */
 	store_release(&l->tail, ch->tail);
 	ch->lane = (int)i;
 	ch->pl = l;
@@ -968,16 +976,6 @@ static inline int64_t prod_room(struct shmkit_chan *ch, uint64_t tail,
 	}
 	*pos = contig < need ? tail + contig : tail;
 	return (int64_t)adv;
-}
-
-/* The record word at counter pos of a ring. */
-static inline _Atomic uint64_t *rec_word_at(const struct shmkit_chan *ch,
-					    const unsigned char *ring,
-					    uint64_t pos)
-{
-	/* Aligned and inside the ring whatever pos is: callers pass heads
-	 * read from shared memory too (the readiness helper). */
-	return (_Atomic uint64_t *)(void *)(ring + (pos & ch->mask & ~7ull));
 }
 
 /*
