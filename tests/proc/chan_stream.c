@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <sched.h>
 #include <shmkit.h>
 #include <stdio.h>
 
@@ -207,6 +208,23 @@ static void run(unsigned nprod, uint32_t per, uint64_t cap)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/*
+ * Producer and consumer on one CPU (the producer inherits the affinity):
+ * every wait finds its peer on its own CPU, so the consumer yields instead
+ * of spinning and the producer sleeps at once when the ring is full.
+ */
+static void colocated(uint32_t n)
+{
+	cpu_set_t all, one;
+
+	ASSERT_OK(sched_getaffinity(0, sizeof(all), &all));
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ASSERT_OK(sched_setaffinity(0, sizeof(one), &one));
+	run(1, n, 16384);
+	ASSERT_OK(sched_setaffinity(0, sizeof(all), &all));
+}
+
 static int test(void)
 {
 	const char *e = getenv("CHAN_STREAM_N");
@@ -219,6 +237,7 @@ static int test(void)
 	run(1, n, 1 << 20);
 	/* Three producers, a small ring: wrap-around, full lanes, sleeps. */
 	run(3, n / 6, 16384);
+	colocated(n / 10);
 	return 0;
 }
 
