@@ -899,7 +899,7 @@ static void sec_big(void)
 	printf("\n1 MiB messages\n");
 	chans_create(4u << 20, 1u << 20);
 	m[0] = (struct meas){chstream_parent, chstream_child, &big, 0, 1, 0};
-	/* Zero-copy: a channel per size, holding at least 16 messages (4
+	/* Zero-copy: a channel per size, holding 15 or more messages (4
 	 * MiB, 16 MiB for 1 MiB messages), so that every size streams with
 	 * the producer that far ahead; in one 4 MiB ring, 1 MiB messages
 	 * were 3 in flight and measured the hand-off, not the size. */

@@ -46,6 +46,9 @@
 #define SPIN_MIN_NS 2000ull
 #define SPIN_GROW_NS 50000ull
 #define SPIN_MAX_NS 200000ull
+/* A consumer waits with a timeout at least this long (or none) to yield
+ * instead of spinning while its producers share its CPU (cons_wait()). */
+#define YIELD_MIN_TIMEOUT_NS 10000000ull
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
 #define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
@@ -1016,8 +1019,10 @@ static inline uint64_t prod_first(const struct shmkit_chan *ch, uint64_t start,
  * two ends of a channel that wake each other often share one CPU. So each
  * side stores 1 + the CPU it last ran on (sched_getcpu() reads it from
  * rseq, no system call; the shared word is written only when it changes),
- * and a waiter whose peers all last ran on its own CPU yields the CPU
- * (sched_yield()) instead of spinning, until its spin budget is spent.
+ * and a consumer whose producers all last ran on its own CPU yields the
+ * CPU (sched_yield()) instead of spinning, until its spin budget is spent
+ * (with a timeout under YIELD_MIN_TIMEOUT_NS, and in a producer waiting
+ * for room, it sleeps at once).
  * It does not sleep at once: two ends that wake each other through the
  * futex look, to the scheduler, like one task's worth of load, and wake-up
  * placement keeps them on one CPU for good, paying a futex wake-up and a
@@ -1102,7 +1107,7 @@ static inline void prod_commit(struct shmkit_chan *ch, uint64_t first,
  * the first 64, so that a wait that ends quickly (the ping-pong case)
  * costs no clock read at all. Returns 0 once budget_ns has passed since
  * that first reading; *start is then when spinning began (to within 64
- * pauses).
+ * pauses; a caller that yields sets it before its first yield).
  */
 struct spin {
 	uint64_t n;
@@ -1736,7 +1741,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	struct spin sp = {0, 0};
 	uint64_t now, slice, budget = ch->spin_ns;
 	int32_t me;
-	int rc, skip;
+	int rc, skip, yielded = 0;
 
 	if (timeout_ns == 0) {
 		/* Everything handed out is confirmed by now; a lane found
@@ -1773,7 +1778,17 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		budget = (uint64_t)timeout_ns;
 	while (spin_more(&sp, budget)) {
 		if (skip) {
+			/* One yield may hand the CPU away for another task's
+			 * whole time slice, several milliseconds: a short
+			 * timeout sleeps at once instead, and the deadline
+			 * counts from before the first yield. */
+			if (timeout_ns >= 0 &&
+			    (uint64_t)timeout_ns < YIELD_MIN_TIMEOUT_NS)
+				break;
+			if (!sp.start)
+				sp.start = shmkit__now_ns();
 			sched_yield();
+			yielded = 1;
 			sp.n |= 63; /* long: read the clock at every one */
 		}
 		/* Three looks per pause: a pause is about 50 ns here, half a
@@ -1787,6 +1802,14 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 			me = note_cpu(ch, &ch->hdr->cons_cpu);
 			skip = producers_here(ch, me);
 		}
+	}
+	if (yielded) {
+		struct rusage ru;
+
+		/* Our own yields count as involuntary switches: not the
+		 * preemption spin_learn() looks for. */
+		if (getrusage(RUSAGE_THREAD, &ru) == 0)
+			ch->nivcsw = ru.ru_nivcsw;
 	}
 	/* Spinning found nothing: publish what was handed out and run the
 	 * fenced tx_sleep check now, not before spinning, where their
