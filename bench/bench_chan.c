@@ -906,13 +906,12 @@ static void sec_big(void)
 	for (int i = 0; i < 4; i++) {
 		uint64_t cap = 16 * (uint64_t)sizes[i];
 
-		snprintf(zc_name[i], sizeof(zc_name[i]),
-			 "shmkit-bench-%d-zc%d", (int)getpid(), i);
+		snprintf(zc_name[i], sizeof(zc_name[i]), "shmkit-bench-%d-zc%d",
+			 (int)getpid(), i);
 		zc_create(zc_name[i], cap < (4u << 20) ? 4u << 20 : cap,
 			  sizes[i]);
-		zc[i] = (struct stream_arg){2, sizes[i],
-					    quick ? 200000 : 1000000,
-					    zc_name[i]};
+		zc[i] = (struct stream_arg){
+			2, sizes[i], quick ? 200000 : 1000000, zc_name[i]};
 		m[1 + i] = (struct meas){
 			chstream_parent, chstream_child, &zc[i], 0, 1, 0};
 	}
@@ -951,8 +950,7 @@ static void sec_big(void)
 			snprintf(note, sizeof(note), "%.2fx the 64-byte rate",
 				 m[1 + i].med / m[1].med);
 		else
-			snprintf(note, sizeof(note),
-				 "%.2fx the 4096-byte rate",
+			snprintf(note, sizeof(note), "%.2fx the 4096-byte rate",
 				 m[1 + i].med / m[2].med);
 		row(what, m[1 + i].med / 1e6, "M/s", note);
 	}

@@ -262,7 +262,8 @@ static void colocated_timeout(void)
 	}
 	th_kill(h);
 	qsort(dt, 21, sizeof(dt[0]), cmp_u64);
-	fprintf(stderr, "1 ms timeouts next to a busy process: median %.2f ms\n",
+	fprintf(stderr,
+		"1 ms timeouts next to a busy process: median %.2f ms\n",
 		(double)dt[10] / 1e6);
 	ASSERT_LT(dt[10], 3000000ull * (uint64_t)th_slow_factor());
 	shmkit_chan_close(p);
