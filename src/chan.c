@@ -1608,7 +1608,9 @@ int shmkit__chan_lane_has(const struct shmkit_chan *ch, unsigned i,
 		return 1;
 	/* Pairs with the release store of tail in prod_commit(). */
 	t = load_acquire(&ch->lanes[i].tail);
-	return t != head && head - t > ch->ring_size;
+	/* Ahead of head, or misaligned: lane_next() reports the latter as
+	 * -EBADMSG, which a waiter must wake up to hear. */
+	return t != head && (head - t > ch->ring_size || (t & 7));
 }
 
 /* Something to read in any lane. */

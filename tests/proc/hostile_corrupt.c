@@ -532,6 +532,51 @@ static void fd_heads(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/*
+ * A misaligned tail less than a ring behind head, with the producer alive
+ * and idle: recv says -EBADMSG, so select and the descriptor must say
+ * "ready" (they used to take such a tail for "nothing there" and wait).
+ */
+static void select_bad_tail(void)
+{
+	struct shmkit_chan_opts co = {.sz = sizeof(co),
+				      .capacity_bytes = 8192,
+				      .max_msg_bytes = 512,
+				      .max_producers = 1};
+	struct shmkit_chan *p, *c;
+	struct pollfd pfd = {.events = POLLIN};
+	unsigned char *lanes;
+	char name[128], buf[64];
+	uint64_t bad = 5 * 24 - 3, ready = 0, t0;
+	struct raw r;
+
+	th_name(name, sizeof(name), "hc-st");
+	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	pfd.fd = shmkit_chan_fd(c);
+	ASSERT_GE(pfd.fd, 0);
+	for (int i = 0; i < 5; i++)
+		ASSERT_OK(shmkit_chan_send(p, "0123456789abcdef", 16, 0));
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 16);
+	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
+	ASSERT_EQ(poll(&pfd, 1, 50), 0);
+	r = raw_map(name);
+	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	ASSERT_EQ(rd64(lanes), 5 * 24); /* tail, at head */
+	memcpy(lanes, &bad, 8);
+	t0 = th_now_ns();
+	ASSERT_EQ(shmkit_chan_select(&c, 1, &ready, 2000000000ll), 1);
+	ASSERT_EQ(ready, 1);
+	ASSERT_LT(th_now_ns() - t0, 1000000000ull);
+	ASSERT_EQ(poll(&pfd, 1, 1000), 1);
+	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EBADMSG);
+	munmap(r.p, r.size);
+	shmkit_chan_close(c);
+	shmkit_chan_close(p);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 /* ---- random scribbling while workers run -------------------------------- */
 
 enum region {
@@ -670,6 +715,7 @@ static int test(void)
 {
 	definite();
 	fd_heads();
+	select_bad_tail();
 	for (int rg = 0; rg < NREGIONS; rg++)
 		one_region((enum region)rg);
 	return 0;
