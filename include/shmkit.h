@@ -585,7 +585,8 @@ SHMKIT_API int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns);
  * Wait until at least one of n consumer handles (n <= 64) is ready, i.e.
  * its recv would not return -EAGAIN (a message, end of stream or an
  * error). Sets bit i of *ready (may be NULL) for each ready handle and
- * returns how many are ready; -EAGAIN / -ETIMEDOUT if none, -EINVAL.
+ * returns how many are ready; -EAGAIN / -ETIMEDOUT if none, -EINVAL,
+ * -ECHILD (a handle opened before fork).
  */
 SHMKIT_API int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 				  uint64_t *ready, int64_t timeout_ns);

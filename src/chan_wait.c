@@ -22,7 +22,7 @@
 #define FALLBACK_SLICE_NS 1000000ull /* per channel without futex_waitv */
 #define HELPER_LIVE_NS 10000000ull
 
-static atomic_int have_waitv = 1; /* cleared on the first ENOSYS */
+static atomic_int have_waitv = 1; /* cleared on the first error */
 
 /*
  * End of stream as far as it shows without a system call (a lane not
@@ -119,10 +119,11 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 				<< i;
 		if (!mask && load_relaxed(&have_waitv) &&
 		    shmkit__futex_waitv(words, vals, n,
-					shmkit__now_ns() + slice) == -ENOSYS)
+					shmkit__now_ns() + slice) < 0)
 			store_relaxed(&have_waitv, 0);
 		if (!mask && !load_relaxed(&have_waitv)) {
-			/* Old kernel: short sleeps on each word in turn. */
+			/* Old kernel, or futex_waitv refused (seccomp):
+			 * short sleeps on each word in turn. */
 			unsigned i = rr++ % n;
 
 			shmkit__futex_wait(words[i], vals[i],
@@ -254,8 +255,16 @@ int shmkit_chan_fd(struct shmkit_chan *ch)
 	store_relaxed(&ch->fd_stop, 0);
 	store_relaxed(&ch->fd_armed, 1);
 	pthread_mutex_init(&ch->fd_lock, NULL);
-	/* The helper takes no signals: they belong to the application. */
+	/* The helper takes no signals: they belong to the application. But
+	 * those the kernel sends to the faulting thread stay open: a blocked
+	 * SIGBUS (a peer truncated the segment under the helper) kills the
+	 * whole process instead of reaching the segment guard, which turns
+	 * it into an error (seg_guard.c). */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&ch->thr, NULL, helper_main, ch);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -2,7 +2,8 @@
 /*
  * A hostile peer truncates segments while others use them. Named
  * segments: workers using a map, a heap, a mutex and a channel in them
- * are not killed by SIGBUS; every call returns in bounded time with
+ * (the consumer with its readiness descriptor's helper thread) are not
+ * killed by SIGBUS; every call returns in bounded time with
  * success or a documented error, and shmkit_seg_check() says -EBADMSG.
  * memfd segments: the seals refuse the truncation (and growing, and new
  * seals) to any holder of the descriptor, in this process or another.
@@ -11,6 +12,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <shmkit.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -80,7 +82,7 @@ static int role_worker(int argc, char **argv)
 	uint64_t offs[16], t0;
 	unsigned n = 0;
 	const char *kind;
-	int rc, chan;
+	int rc, chan, efd = -1;
 
 	if (argc < 4 || shmkit_seg_open(argv[0], NULL, &bs) < 0)
 		return 2;
@@ -100,6 +102,10 @@ static int role_worker(int argc, char **argv)
 			     strcmp(kind, "prod") == 0 ? SHMKIT_CHAN_PRODUCER
 						       : SHMKIT_CHAN_CONSUMER,
 			     NULL, &ch) < 0)
+		return 2;
+	/* The consumer's readiness descriptor: its helper thread reads the
+	 * channel too, and must not die of the truncation either. */
+	if (strcmp(kind, "cons") == 0 && (efd = shmkit_chan_fd(ch)) < 0)
 		return 2;
 	atomic_fetch_add(&bd->started, 1);
 	memset(buf, 'x', sizeof(buf));
@@ -139,12 +145,22 @@ static int role_worker(int argc, char **argv)
 		} else if (strcmp(kind, "prod") == 0) {
 			rc = shmkit_chan_send(ch, buf, 16 + it % 300, CHAN_NS);
 			check(bd, "chan_send", rc, t0, CHAN_NS);
-		} else {
+		} else if (it % 2) {
 			uint32_t fl;
 
 			rc = shmkit_chan_recv(ch, buf, sizeof(buf), &fl,
 					      CHAN_NS);
 			check(bd, "chan_recv", rc, t0, CHAN_NS);
+		} else {
+			/* As an event loop would: a non-blocking receive
+			 * (which re-arms the descriptor when it finds
+			 * nothing), then poll() the descriptor. */
+			struct pollfd pf = {.fd = efd, .events = POLLIN};
+
+			rc = shmkit_chan_recv(ch, buf, sizeof(buf), NULL, 0);
+			if (rc == -EAGAIN)
+				rc = poll(&pf, 1, 10) < 0 ? -errno : 0;
+			check(bd, "chan_recv(0) and poll", rc, t0, CHAN_NS);
 		}
 	}
 	if (shmkit_seg_check(seg) != -EBADMSG) {
