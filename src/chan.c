@@ -310,7 +310,10 @@ static int chan_adopt(struct shmkit_chan *ch, uint64_t timeout_ns)
 		if (!creator_alive(ch)) {
 			if (load_acquire(&h->state) == SHMKIT_CHAN_READY)
 				continue;
-			return -ENOTRECOVERABLE;
+			/* chan_layout() stores the magic first: without it,
+			 * the segment never was a channel (a creator killed
+			 * before that store left no channel either). */
+			return h->magic ? -ENOTRECOVERABLE : -EPROTO;
 		}
 		if (shmkit__now_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -512,6 +515,9 @@ static int attach_consumer(struct shmkit_chan *ch)
 		else
 			store_relaxed(&l->mark, done);
 		store_relaxed(&l->done, done);
+		/* Deaths an earlier consumer reported are not news. Any
+		 * value is harmless: it is only compared with claims. */
+		store_relaxed(&ch->dead_ack[i], load_relaxed(&l->dead_ack));
 	}
 	/* Sleepers counted by a dead consumer are gone with it. */
 	store_relaxed(&h->rx_sleepers, 0);
@@ -886,6 +892,11 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
 	held = shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK);
 	if (held != 0)
 		return 0;
+	/* A consumer that closed between our two looks stored CLOSED before
+	 * it released the lock: look again, or a clean close would read as
+	 * a death. Pairs with the release store of CLOSED at close. */
+	if (st != SHMKIT_CHAN_PEER_CLOSED)
+		st = load_acquire(&h->cons_state);
 	return st == SHMKIT_CHAN_PEER_CLOSED ? -EPIPE : -ECONNRESET;
 }
 
@@ -928,7 +939,12 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 				busy = 1; /* alive, or not asked */
 				continue;
 			}
-			died = 1;
+			/* A producer that closed between the two looks stored
+			 * CLOSED before it released its lock: look again, or
+			 * a clean close would read as a death. Pairs with the
+			 * release store of CLOSED at close. */
+			died = load_acquire(&l->state) !=
+			       SHMKIT_CHAN_PEER_CLOSED;
 		}
 		/* Pairs with the producer's release stores of the record
 		 * word and the tail. */
@@ -1402,8 +1418,10 @@ int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
 		if (h == ch->tail)
 			return 0;
 		rc = shmkit__chan_cons_gone(ch);
+		/* The consumer may have released everything and then left:
+		 * that is a complete flush. Pairs as above. */
 		if (rc < 0)
-			return rc;
+			return load_acquire(&l->head) == ch->tail ? 0 : rc;
 		slice = shmkit__chan_slice(deadline);
 		if (!slice)
 			return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
@@ -1678,8 +1696,11 @@ int shmkit__chan_cons_eos(struct shmkit_chan *ch)
 	rc = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]), probe,
 			      &dead, &claims);
 	if (rc == -ECONNRESET) {
-		/* Reported once: acknowledged now, handed out by recv. */
+		/* Reported once: acknowledged now, handed out by recv; and in
+		 * the lane, so that a later consumer does not report it
+		 * again. */
 		store_relaxed(&ch->dead_ack[dead], claims);
+		store_relaxed(&ch->lanes[dead].dead_ack, claims);
 		ch->reset_pending = 1;
 	}
 	return rc;

@@ -19,7 +19,7 @@
 /* "SHMKCHAN" read as a little-endian u64. */
 #define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
 /* Format of the structures below; independent of the segment layout. */
-#define SHMKIT_CHAN_FORMAT 5u
+#define SHMKIT_CHAN_FORMAT 6u
 #define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
 
 /*
@@ -138,14 +138,19 @@ struct shmkit_chan_lane {
 				    * before and while spinning */
 	uint8_t pad2[40];
 	/* Line 3: the consumer's progress, written per message but read
-	 * only by a consumer taking over after a crash. */
-	_Atomic uint64_t done; /* 0xc0 end of the messages processed (a
-				* consumer's next call confirms the last
-				* one). w: consumer; r: the next consumer */
-	_Atomic uint64_t mark; /* 0xc8 end of the messages handed out: a
-				* crash redelivers [done, mark), flagged.
-				* w: consumer; r: the next consumer */
-	uint8_t pad3[48];
+	 * only by a consumer taking over after a crash.
+	 *
+	 * 0xc0 end of the messages processed (a consumer's next call
+	 * confirms the last one). w: consumer; r: the next consumer */
+	_Atomic uint64_t done;
+	/* 0xc8 end of the messages handed out: a crash redelivers [done,
+	 * mark), flagged. w: consumer; r: the next consumer */
+	_Atomic uint64_t mark;
+	/* 0xd0 claims of the last producer whose death a consumer reported
+	 * (once per death, across consumers; format 6). w: consumer; r:
+	 * the next consumer */
+	_Atomic uint32_t dead_ack;
+	uint8_t pad3[44];
 };
 
 _Static_assert(sizeof(struct shmkit_chan_hdr) == 256, "chan hdr size");
@@ -158,6 +163,7 @@ _Static_assert(offsetof(struct shmkit_chan_lane, head) == 0x40, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x48, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_sleep) == 0x8c, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, dead_ack) == 0xd0, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, cpu) == 0x94, "lane");
 _Static_assert(offsetof(struct shmkit_chan_hdr, cons_cpu) == 0x8c, "chan hdr");

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A peer that closes cleanly between the other side's two looks (its
+ * state word, then its lock) must read as closed, not dead. The test is
+ * linked with -Wl,--wrap=fcntl: the wrapper closes the peer right before
+ * the library asks the kernel about the peer's lock (F_OFD_GETLK), which
+ * is the window (the state word already read as ATTACHED).
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <fcntl.h>
+#include <shmkit.h>
+#include <stdarg.h>
+
+int __real_fcntl(int fd, int cmd, ...);
+int __wrap_fcntl(int fd, int cmd, ...);
+
+static struct shmkit_chan *to_close;
+static int hooked;
+
+int __wrap_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	/* As glibc's fcntl: the optional argument read as a pointer. */
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (cmd == F_OFD_GETLK && to_close) {
+		struct shmkit_chan *c = to_close;
+
+		to_close = NULL; /* close() unlocks through here too */
+		shmkit_chan_close(c);
+		hooked++;
+	}
+	return __real_fcntl(fd, cmd, arg);
+}
+
+static struct shmkit_chan_opts opts(void)
+{
+	struct shmkit_chan_opts o = {.sz = sizeof(o)};
+
+	o.capacity_bytes = 4096;
+	o.max_msg_bytes = 64;
+	o.max_producers = 1;
+	return o;
+}
+
+/* The consumer's end-of-stream probe: -EPIPE, not -ECONNRESET. */
+static void producer_closes(void)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c, *p;
+	char name[64], buf[64];
+
+	th_name(name, sizeof(name), "pclose");
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL, &p));
+	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	to_close = p;
+	hooked = 0;
+	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EPIPE);
+	ASSERT_EQ(hooked, 1);
+	shmkit_chan_close(c);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
+/* The producer's flush: the consumer took everything and closed: 0. */
+static void consumer_closes(void)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c, *p;
+	char name[64], buf[64];
+
+	th_name(name, sizeof(name), "cclose");
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_PRODUCER, &p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	/* Received, not yet released: the consumer's close releases it. */
+	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	to_close = c;
+	hooked = 0;
+	ASSERT_OK(shmkit_chan_flush(p, 1000000000ll));
+	ASSERT_EQ(hooked, 1);
+	shmkit_chan_close(p);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
+static int test(void)
+{
+	producer_closes();
+	consumer_closes();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return th_run(argc, argv, NULL, test);
+}
