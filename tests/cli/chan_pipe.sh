@@ -16,8 +16,20 @@ for c in send recv; do
 	sk 2 "$c" --capacity 12Q a
 	sk 2 "$c" --timeout -1 a
 	sk 2 "$c" --producers 0 a
+	sk 2 "$c" --producers 3x a
+	sk 2 "$c" --timeout 0 a
+	contains "$ERR" "leave -t out" "$c --timeout 0"
 	sk 2 "$c" --frob a
 done
+# Closed standard input or output: refused, not read from or written into
+# whatever the tool opens next (the channel's own segment).
+run 2 "$S" send -q closed <&-
+contains "$ERR" "standard input is closed" "send <&-"
+"$S" recv -q closed >&- 2>"$TEST_TMP/err"
+rc=$?
+[ "$rc" = 2 ] || fail "recv >&- exited $rc"
+contains "$(cat "$TEST_TMP/err")" "standard output is closed" "recv >&-"
+empty_dir
 sk 0 --help
 contains "$OUT" "  send " "--help lists send"
 contains "$OUT" "  recv " "--help lists recv"
@@ -140,6 +152,54 @@ contains "$(cat "$TEST_TMP/err")" "sender died" "recv's message"
 [ "$(stat -c %s "$TEST_TMP/out")" = 10000 ] ||
 	fail "recv wrote $(stat -c %s "$TEST_TMP/out") of 10000 bytes"
 
+empty_dir
+
+# A sender that fails with the receiver still there (here: it times out
+# while the receiver is stopped) must not end the stream cleanly: the
+# receiver says the stream is incomplete and exits 1, not 0.
+"$S" recv -q -t 20 sfail >"$TEST_TMP/rout" 2>"$TEST_TMP/rerr" &
+rpid=$!
+HELPER_PIDS="$HELPER_PIDS $rpid"
+wait_for '[ -e "$SHMKIT_SHM_DIR/sfail" ]' "the receiver's channel"
+sleep 0.2
+kill -STOP "$rpid"
+run 1 "$S" send -q -t 0.5 sfail <"$TEST_TMP/in.3000001"
+kill -CONT "$rpid"
+wait "$rpid"
+rc=$?
+[ "$rc" = 1 ] || fail "recv after the sender failed exited $rc"
+contains "$(cat "$TEST_TMP/rerr")" "sender died" "recv's message"
+# Same for a read error on the sender's input (a directory).
+"$S" recv -q -t 20 rderr >/dev/null 2>"$TEST_TMP/rerr" &
+rpid=$!
+HELPER_PIDS="$HELPER_PIDS $rpid"
+run 1 "$S" send -q -t 20 rderr <"$TEST_TMP"
+contains "$ERR" "reading standard input" "send's read error"
+wait "$rpid"
+rc=$?
+[ "$rc" = 1 ] || fail "recv after the sender's read error exited $rc"
+empty_dir
+
+# A sender killed before any receiver came leaves its channel, with data
+# in it; the next run on that name must not receive that data.
+rm -f "$TEST_TMP/fifo2"
+mkfifo "$TEST_TMP/fifo2"
+"$S" send -q stale <"$TEST_TMP/fifo2" &
+spid=$!
+HELPER_PIDS="$HELPER_PIDS $spid"
+exec 4>"$TEST_TMP/fifo2"
+head -c 5000 /dev/urandom >&4
+wait_for '[ -e "$SHMKIT_SHM_DIR/stale" ]' "the stale channel"
+sleep 0.3
+kill9 "$spid"
+exec 4>&-
+[ -e "$SHMKIT_SHM_DIR/stale" ] || fail "no stale channel to test with"
+"$S" send -q -t 20 stale <"$TEST_TMP/in.3000001" &
+spid=$!
+"$S" recv -q -t 20 stale >"$TEST_TMP/out" || fail "recv after a stale run"
+wait "$spid" || fail "send after a stale run"
+cmp -s "$TEST_TMP/in.3000001" "$TEST_TMP/out" ||
+	fail "a stale run's data leaked: $(stat -c %s "$TEST_TMP/out") bytes"
 empty_dir
 
 # A receiver that sees no sender gives up after its timeout.

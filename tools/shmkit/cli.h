@@ -18,6 +18,13 @@
 #define CLI_EXIT_USAGE 2
 
 /*
+ * Which of descriptors 0, 1, 2 the tool was started with closed. main()
+ * puts /dev/null there, so that no segment or file it opens lands on
+ * them (and is read or written as standard input or output).
+ */
+extern int cli_std_closed[3];
+
+/*
  * Defines the entry point of subcommand NAME, listed in main.c's table.
  * argv[0] is the subcommand's name; returns an exit code.
  */

@@ -70,6 +70,11 @@ CLI_COMMAND(recv)
 	if (argc - optind != 1)
 		return cli_usage_err(argv[0], "expected one channel name");
 	name = argv[optind];
+	if (cli_std_closed[1])
+		return cli_usage_err(argv[0],
+				     "standard output is closed: give recv a "
+				     "file or pipe there (shmkit recv NAME > "
+				     "FILE)");
 	if (cli_chan_attach(name, SHMKIT_CHAN_CONSUMER, &a, &ch) < 0)
 		return CLI_EXIT_FAIL;
 	for (;;) {

@@ -33,7 +33,9 @@ static int parse_secs(const char *s, int64_t *ns)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0) || v > 1e9)
+	/* Zero (or less than a nanosecond) would mean "never wait", which
+	 * is no transfer at all. */
+	if (errno || end == s || *end || !(v * 1e9 >= 1) || v > 1e9)
 		return -EINVAL;
 	*ns = (int64_t)(v * 1e9);
 	return 0;
@@ -56,13 +58,18 @@ int cli_chan_option(struct cli_chan_args *a, const char *cmd, int c,
 			return cli_usage_err(cmd, "invalid size '%s'", arg);
 		a->opts.max_msg_bytes = v;
 		return 0;
-	case 'P':
-		v = strtoull(arg, NULL, 10);
-		if (v < 1 || v > SHMKIT_CHAN_MAX_PRODUCERS)
+	case 'P': {
+		char *end;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || v < 1 ||
+		    v > SHMKIT_CHAN_MAX_PRODUCERS)
 			return cli_usage_err(cmd, "producers: 1 to %d",
 					     SHMKIT_CHAN_MAX_PRODUCERS);
 		a->opts.max_producers = (uint32_t)v;
 		return 0;
+	}
 	case 'm':
 		if (cli_parse_mode(arg, &mode) < 0)
 			return cli_usage_err(cmd, "invalid mode '%s'", arg);
@@ -70,7 +77,11 @@ int cli_chan_option(struct cli_chan_args *a, const char *cmd, int c,
 		return 0;
 	case 't':
 		if (parse_secs(arg, &a->timeout_ns) < 0)
-			return cli_usage_err(cmd, "invalid timeout '%s'", arg);
+			return cli_usage_err(cmd,
+					     "invalid timeout '%s' (seconds, "
+					     "more than 0; leave -t out to "
+					     "wait for ever)",
+					     arg);
 		return 0;
 	case 'k':
 		a->opts.flags &= ~SHMKIT_CHAN_SCOPED;
@@ -94,16 +105,22 @@ int cli_chan_attach(const char *name, enum shmkit_chan_role role,
 	    a->opts.max_msg_bytes * 3 + 32 > DEFAULT_CAPACITY)
 		a->opts.capacity_bytes = 0;
 	/*
-	 * Either side may start first. Between our create failing with
-	 * EEXIST and our open, a scoped channel whose last user just left
-	 * may vanish: then try again.
+	 * Either side may start first. A scoped channel left by a run whose
+	 * processes died (nobody attached) is removed first: its data
+	 * belongs to that run, not to this one. Then open, and create only
+	 * if there is nothing to open (creating first would reserve a
+	 * whole channel's space just to find the name taken). Between a
+	 * failed open and a failed create, or the reverse, the channel may
+	 * appear or vanish: then try again.
 	 */
+	if (a->opts.flags & SHMKIT_CHAN_SCOPED)
+		(void)shmkit_seg_gc(name, 0);
 	for (int tries = 0; tries < 20; tries++) {
-		rc = shmkit_chan_create(name, &a->opts, role, out);
-		if (rc != -EEXIST)
-			break;
 		rc = shmkit_chan_open(name, role, &a->opts, out);
 		if (rc != -ENOENT)
+			break;
+		rc = shmkit_chan_create(name, &a->opts, role, out);
+		if (rc != -EEXIST)
 			break;
 	}
 	if (rc == 0)
@@ -222,6 +239,10 @@ CLI_COMMAND(send)
 	if (argc - optind != 1)
 		return cli_usage_err(argv[0], "expected one channel name");
 	name = argv[optind];
+	if (cli_std_closed[0])
+		return cli_usage_err(argv[0],
+				     "standard input is closed: give send its "
+				     "data there (shmkit send NAME < FILE)");
 	if (cli_chan_attach(name, SHMKIT_CHAN_PRODUCER, &a, &ch) < 0)
 		return CLI_EXIT_FAIL;
 	rc = shmkit_chan_info(ch, &info);
@@ -259,6 +280,13 @@ CLI_COMMAND(send)
 	}
 	if (rc == 0 && !a.no_flush)
 		rc = wait_receiver(ch, name, a.timeout_ns);
+	/* A clean close is end of stream, and a receiver would take what it
+	 * got for the whole input and exit 0. So after a failure with the
+	 * receiver still there, leave as a dead sender does: it then says
+	 * the stream is incomplete and exits 1 (and, scoped, the channel
+	 * goes with it). */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		_exit(CLI_EXIT_FAIL);
 	shmkit_chan_close(ch);
 	if (rc == 0 && !a.quiet)
 		fprintf(stderr, "shmkit send: %llu bytes\n",

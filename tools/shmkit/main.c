@@ -6,6 +6,8 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include <fcntl.h>
+#include <errno.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +76,14 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int rc;
 
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free descriptor: this one. */
+		if (open("/dev/null", O_RDWR) != fd)
+			return CLI_EXIT_FAIL;
+		cli_std_closed[fd] = 1;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -19,6 +19,8 @@
 
 /* ---- messages ------------------------------------------------------- */
 
+int cli_std_closed[3];
+
 void cli_err(const char *fmt, ...)
 {
 	va_list ap;
