@@ -885,7 +885,9 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
 	uint32_t st;
 	int held;
 
-	if (!load_relaxed(&h->cons_claims))
+	uint32_t n = load_relaxed(&h->cons_claims);
+
+	if (!n)
 		return 0;
 	/* Pairs with the release stores of cons_state at attach/close. */
 	st = load_acquire(&h->cons_state);
@@ -894,9 +896,13 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
 		return 0;
 	/* A consumer that closed between our two looks stored CLOSED before
 	 * it released the lock: look again, or a clean close would read as
-	 * a death. Pairs with the release store of CLOSED at close. */
-	if (st != SHMKIT_CHAN_PEER_CLOSED)
+	 * a death. And one that attached since (the claims count moved) is
+	 * alive. Pairs with the release stores of cons_state. */
+	if (st != SHMKIT_CHAN_PEER_CLOSED) {
 		st = load_acquire(&h->cons_state);
+		if (load_relaxed(&h->cons_claims) != n)
+			return 0;
+	}
 	return st == SHMKIT_CHAN_PEER_CLOSED ? -EPIPE : -ECONNRESET;
 }
 
@@ -941,10 +947,15 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 			}
 			/* A producer that closed between the two looks stored
 			 * CLOSED before it released its lock: look again, or
-			 * a clean close would read as a death. Pairs with the
-			 * release store of CLOSED at close. */
+			 * a clean close would read as a death. One that
+			 * attached since (claims moved) is alive. Pairs with
+			 * the release stores of state at attach and close. */
 			died = load_acquire(&l->state) !=
 			       SHMKIT_CHAN_PEER_CLOSED;
+			if (load_relaxed(&l->claims) != n) {
+				busy = 1;
+				continue;
+			}
 		}
 		/* Pairs with the producer's release stores of the record
 		 * word and the tail. */

@@ -22,7 +22,7 @@
 #define FALLBACK_SLICE_NS 1000000ull /* per channel without futex_waitv */
 #define HELPER_LIVE_NS 10000000ull
 
-static atomic_int have_waitv = 1; /* cleared on the first error */
+static atomic_int have_waitv = 1; /* cleared if missing or refused */
 
 /*
  * End of stream as far as it shows without a system call (a lane not
@@ -117,11 +117,20 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 						     &chans[i]->cl[0].head,
 						     sizeof(chans[i]->cl[0])))
 				<< i;
-		if (!mask && load_relaxed(&have_waitv) &&
-		    shmkit__futex_waitv(words, vals, n,
-					shmkit__now_ns() + slice) < 0)
-			store_relaxed(&have_waitv, 0);
-		if (!mask && !load_relaxed(&have_waitv)) {
+		int fallback = !load_relaxed(&have_waitv);
+
+		if (!mask && !fallback) {
+			int e = shmkit__futex_waitv(words, vals, n,
+						    shmkit__now_ns() + slice);
+
+			/* Missing or refused for good: latch. Anything
+			 * else (a word's page gone, say) falls back for
+			 * this round only. */
+			if (e == -ENOSYS || e == -EPERM || e == -EACCES)
+				store_relaxed(&have_waitv, 0);
+			fallback = e < 0;
+		}
+		if (!mask && fallback) {
 			/* Old kernel, or futex_waitv refused (seccomp):
 			 * short sleeps on each word in turn. */
 			unsigned i = rr++ % n;

@@ -173,11 +173,14 @@ contains "$(cat "$TEST_TMP/rerr")" "sender died" "recv's message"
 "$S" recv -q -t 20 rderr >/dev/null 2>"$TEST_TMP/rerr" &
 rpid=$!
 HELPER_PIDS="$HELPER_PIDS $rpid"
+wait_for '[ -e "$SHMKIT_SHM_DIR/rderr" ]' "the receiver's channel"
+sleep 0.2 # it attaches right after creating the channel
 run 1 "$S" send -q -t 20 rderr <"$TEST_TMP"
 contains "$ERR" "reading standard input" "send's read error"
 wait "$rpid"
 rc=$?
 [ "$rc" = 1 ] || fail "recv after the sender's read error exited $rc"
+contains "$(cat "$TEST_TMP/rerr")" "sender died" "recv's message after a read error"
 empty_dir
 
 # A sender killed before any receiver came leaves its channel, with data

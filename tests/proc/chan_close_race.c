@@ -18,11 +18,17 @@ int __wrap_fcntl(int fd, int cmd, ...);
 
 static struct shmkit_chan *to_close;
 static int hooked;
+/* Then, after the kernel's answer, attach a new peer of this role. */
+static const char *reopen_name;
+static enum shmkit_chan_role reopen_role;
+static struct shmkit_chan *reopened;
 
 int __wrap_fcntl(int fd, int cmd, ...)
 {
+	const char *again = NULL;
 	va_list ap;
 	void *arg;
+	int rc;
 
 	/* As glibc's fcntl: the optional argument read as a pointer. */
 	va_start(ap, cmd);
@@ -34,8 +40,14 @@ int __wrap_fcntl(int fd, int cmd, ...)
 		to_close = NULL; /* close() unlocks through here too */
 		shmkit_chan_close(c);
 		hooked++;
+		again = reopen_name;
+		reopen_name = NULL;
 	}
-	return __real_fcntl(fd, cmd, arg);
+	rc = __real_fcntl(fd, cmd, arg);
+	if (again)
+		ASSERT_OK(
+			shmkit_chan_open(again, reopen_role, NULL, &reopened));
+	return rc;
 }
 
 static struct shmkit_chan_opts opts(void)
@@ -89,10 +101,51 @@ static void consumer_closes(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/*
+ * The same windows, and a new peer attaches right after the kernel said
+ * the old one's lock was free: the old one closed cleanly and the new
+ * one is alive, so neither is a death.
+ */
+static void peer_replaced(void)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c, *p;
+	char name[64], buf[64];
+
+	th_name(name, sizeof(name), "prepl");
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL, &p));
+	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	to_close = p;
+	reopen_name = name;
+	reopen_role = SHMKIT_CHAN_PRODUCER;
+	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
+	ASSERT_OK(shmkit_chan_send(reopened, "y", 1, 0));
+	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	shmkit_chan_close(reopened);
+	shmkit_chan_close(c);
+	ASSERT_OK(shmkit_chan_unlink(name));
+
+	th_name(name, sizeof(name), "crepl");
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_PRODUCER, &p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	to_close = c; /* closes with "x" unread: it stays queued */
+	reopen_name = name;
+	reopen_role = SHMKIT_CHAN_CONSUMER;
+	ASSERT_ERR(shmkit_chan_flush(p, 0), EAGAIN);
+	ASSERT_EQ(shmkit_chan_recv(reopened, buf, sizeof(buf), NULL, 0), 1);
+	shmkit_chan_close(reopened);
+	shmkit_chan_close(p);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 static int test(void)
 {
 	producer_closes();
 	consumer_closes();
+	peer_replaced();
 	return 0;
 }
 

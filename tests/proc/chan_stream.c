@@ -12,6 +12,7 @@
 #include <shmkit.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MAXMSG 4000
 
@@ -155,6 +156,13 @@ static void run(unsigned nprod, uint32_t per, uint64_t cap)
 		const char *args[] = {name, id, cnt, NULL};
 
 		pids[i] = th_spawn("producer", args, NULL);
+	}
+	/* End of stream means every producer that ever attached is gone:
+	 * one that has not attached yet would start a new stream. The ring
+	 * is too small for any of them to finish before we receive. */
+	while ((unsigned)shmkit_chan_peers(c) < nprod) {
+		ASSERT_LT(th_now_ns() - t0, 30000000000ull);
+		usleep(1000);
 	}
 	for (;;) {
 		uint64_t how = th_rand() % 4;

@@ -281,11 +281,13 @@ CLI_COMMAND(send)
 	if (rc == 0 && !a.no_flush)
 		rc = wait_receiver(ch, name, a.timeout_ns);
 	/* A clean close is end of stream, and a receiver would take what it
-	 * got for the whole input and exit 0. So after a failure with the
-	 * receiver still there, leave as a dead sender does: it then says
-	 * the stream is incomplete and exits 1 (and, scoped, the channel
-	 * goes with it). */
-	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+	 * got for the whole input and exit 0. So after a failure with a
+	 * receiver attached, leave as a dead sender does: it then says the
+	 * stream is incomplete and exits 1 (and, scoped, the channel goes
+	 * with it). With no receiver, close: a scoped channel goes now, and
+	 * a receiver that comes later finds nothing to take for a stream. */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET &&
+	    shmkit_chan_peers(ch) > 0)
 		_exit(CLI_EXIT_FAIL);
 	shmkit_chan_close(ch);
 	if (rc == 0 && !a.quiet)
