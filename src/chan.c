@@ -293,7 +293,10 @@ static int creator_alive(const struct shmkit_chan *ch)
  */
 static int chan_adopt(struct shmkit_chan *ch, uint64_t timeout_ns)
 {
-	uint64_t deadline = shmkit__now_ns() + timeout_ns, nap = 1000;
+	uint64_t now = shmkit__now_ns(), nap = 1000;
+	/* Saturating: a huge timeout must not wrap to a deadline passed. */
+	uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX
+							  : now + timeout_ns;
 	struct shmkit_chan_hdr *h = ch->hdr;
 	struct geom g, want;
 
@@ -1424,7 +1427,7 @@ int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
 		/* Pairs with the release store of head in cons_publish(). */
 		uint64_t h = load_acquire(&l->head), s, slice;
 
-		if (h > ch->tail || ch->tail - h > ch->ring_size)
+		if (h > ch->tail || ch->tail - h > ch->ring_size || (h & 7))
 			return -EBADMSG;
 		if (h == ch->tail)
 			return 0;

@@ -161,7 +161,7 @@ static void reported_to_successor(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
-/* Creates a plain segment (not a channel) and exits. */
+/* Creates a plain segment (not a channel), stays argv[1] ms, exits. */
 static int plain(int argc, char **argv)
 {
 	struct shmkit_seg *s;
@@ -169,6 +169,8 @@ static int plain(int argc, char **argv)
 	if (argc < 1)
 		return TH_FAIL;
 	ASSERT_OK(shmkit_seg_create(argv[0], 65536, NULL, &s));
+	if (argc > 1)
+		usleep((useconds_t)atoi(argv[1]) * 1000);
 	return 0;
 }
 
@@ -189,11 +191,41 @@ static void not_a_channel(void)
 	ASSERT_OK(shmkit_seg_unlink(name));
 }
 
+/*
+ * The longest open timeout there is, on a segment whose creator is still
+ * there: the opener waits (it may be a channel being laid out) until the
+ * creator leaves, then says -EPROTO; the deadline must not wrap around
+ * to one already passed (-ETIMEDOUT at once).
+ */
+static void longest_timeout(void)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c;
+	char name[64], path[4200];
+	const char *args[] = {name, "300", NULL};
+	uint64_t t0;
+	pid_t pid;
+
+	th_name(name, sizeof(name), "plainw");
+	pid = th_spawn("plain", args, NULL);
+	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), name);
+	for (int i = 0; i < 5000 && access(path, F_OK) != 0; i++)
+		usleep(1000);
+	t0 = th_now_ns();
+	o.open_timeout_ns = UINT64_MAX;
+	ASSERT_ERR(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, &o, &c),
+		   EPROTO);
+	ASSERT_GT(th_now_ns() - t0, 50000000ull);
+	ASSERT_TRUE(th_exited_ok(th_wait(pid, 20000)));
+	ASSERT_OK(shmkit_seg_unlink(name));
+}
+
 static int test(void)
 {
 	reported_once();
 	reported_to_successor();
 	not_a_channel();
+	longest_timeout();
 	return 0;
 }
 

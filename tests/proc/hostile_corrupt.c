@@ -577,6 +577,34 @@ static void select_bad_tail(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/* A misaligned head: flush says -EBADMSG, not a timeout. */
+static void flush_bad_head(void)
+{
+	struct shmkit_chan_opts co = {.sz = sizeof(co),
+				      .capacity_bytes = 8192,
+				      .max_msg_bytes = 512,
+				      .max_producers = 1};
+	struct shmkit_chan *p, *c;
+	unsigned char *lanes;
+	char name[128];
+	uint64_t bad = 3;
+	struct raw r;
+
+	th_name(name, sizeof(name), "hc-fh");
+	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	ASSERT_OK(shmkit_chan_send(p, "0123456789abcdef", 16, 0));
+	r = raw_map(name);
+	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	memcpy(lanes + 0x40, &bad, 8);
+	ASSERT_ERR(shmkit_chan_flush(p, 0), EBADMSG);
+	ASSERT_ERR(shmkit_chan_flush(p, 100000000ll), EBADMSG);
+	munmap(r.p, r.size);
+	shmkit_chan_close(c);
+	shmkit_chan_close(p);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 /* ---- random scribbling while workers run -------------------------------- */
 
 enum region {
@@ -716,6 +744,7 @@ static int test(void)
 	definite();
 	fd_heads();
 	select_bad_tail();
+	flush_bad_head();
 	for (int rg = 0; rg < NREGIONS; rg++)
 		one_region((enum region)rg);
 	return 0;
