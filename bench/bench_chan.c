@@ -427,38 +427,8 @@ static struct shmkit_chan *chan_open(const char *name,
 	return ch;
 }
 
-static void chans_create(uint64_t cap, uint64_t max)
-{
-	struct shmkit_chan_opts o = {.sz = sizeof(o)};
-	struct shmkit_chan *a, *b;
-	int rc;
-
-	snprintf(name_ab, sizeof(name_ab), "shmkit-bench-%d-ab", (int)getpid());
-	snprintf(name_ba, sizeof(name_ba), "shmkit-bench-%d-ba", (int)getpid());
-	shmkit_chan_unlink(name_ab);
-	shmkit_chan_unlink(name_ba);
-	o.capacity_bytes = cap;
-	o.max_msg_bytes = max;
-	o.max_producers = 1;
-	/* Created and closed here; each side then opens its end. */
-	rc = shmkit_chan_create(name_ab, &o, SHMKIT_CHAN_PRODUCER, &a);
-	if (rc < 0)
-		die("shmkit_chan_create", rc);
-	rc = shmkit_chan_create(name_ba, &o, SHMKIT_CHAN_PRODUCER, &b);
-	if (rc < 0)
-		die("shmkit_chan_create", rc);
-	shmkit_chan_close(a);
-	shmkit_chan_close(b);
-}
-
-static void chans_remove(void)
-{
-	shmkit_chan_unlink(name_ab);
-	shmkit_chan_unlink(name_ba);
-}
-
-/* One channel, created and closed here like chans_create()'s. */
-static void zc_create(const char *name, uint64_t cap, uint64_t max)
+/* One channel, created and closed here; each side then opens its end. */
+static void chan_make(const char *name, uint64_t cap, uint64_t max)
 {
 	struct shmkit_chan_opts o = {.sz = sizeof(o)};
 	struct shmkit_chan *c;
@@ -472,6 +442,20 @@ static void zc_create(const char *name, uint64_t cap, uint64_t max)
 	if (rc < 0)
 		die("shmkit_chan_create", rc);
 	shmkit_chan_close(c);
+}
+
+static void chans_create(uint64_t cap, uint64_t max)
+{
+	snprintf(name_ab, sizeof(name_ab), "shmkit-bench-%d-ab", (int)getpid());
+	snprintf(name_ba, sizeof(name_ba), "shmkit-bench-%d-ba", (int)getpid());
+	chan_make(name_ab, cap, max);
+	chan_make(name_ba, cap, max);
+}
+
+static void chans_remove(void)
+{
+	shmkit_chan_unlink(name_ab);
+	shmkit_chan_unlink(name_ba);
 }
 
 static double chpp_parent(void *arg)
@@ -908,7 +892,7 @@ static void sec_big(void)
 
 		snprintf(zc_name[i], sizeof(zc_name[i]), "shmkit-bench-%d-zc%d",
 			 (int)getpid(), i);
-		zc_create(zc_name[i], cap < (4u << 20) ? 4u << 20 : cap,
+		chan_make(zc_name[i], cap < (4u << 20) ? 4u << 20 : cap,
 			  sizes[i]);
 		zc[i] = (struct stream_arg){
 			2, sizes[i], quick ? 200000 : 1000000, zc_name[i]};

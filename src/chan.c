@@ -882,31 +882,36 @@ static inline void cons_publish_deferred(struct shmkit_chan *ch)
  * hint written by the consumer; the OFD lock is the truth, and an error
  * reading it counts as "alive" (never "dead" wrongly).
  */
+/*
+ * A peer's state word said it was not CLOSED, then the kernel said its
+ * lock is free. Look at the word again: one that closed between the two
+ * looks stored CLOSED before it released the lock (release, paired here),
+ * and a clean close must not read as a death. A claims count that moved
+ * from n means a new peer attached meanwhile. Returns -EPIPE (closed),
+ * -ECONNRESET (died) or 0 (a new peer, alive).
+ */
+static int peer_gone(_Atomic uint32_t *state, _Atomic uint32_t *claims,
+		     uint32_t n)
+{
+	if (load_acquire(state) == SHMKIT_CHAN_PEER_CLOSED)
+		return -EPIPE;
+	return load_relaxed(claims) != n ? 0 : -ECONNRESET;
+}
+
 int shmkit__chan_cons_gone(struct shmkit_chan *ch)
 {
 	struct shmkit_chan_hdr *h = ch->hdr;
-	uint32_t st;
-	int held;
-
-	uint32_t n = load_relaxed(&h->cons_claims);
+	uint32_t n = load_relaxed(&h->cons_claims), st;
 
 	if (!n)
 		return 0;
 	/* Pairs with the release stores of cons_state at attach/close. */
 	st = load_acquire(&h->cons_state);
-	held = shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK);
-	if (held != 0)
+	if (shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK) != 0)
 		return 0;
-	/* A consumer that closed between our two looks stored CLOSED before
-	 * it released the lock: look again, or a clean close would read as
-	 * a death. And one that attached since (the claims count moved) is
-	 * alive. Pairs with the release stores of cons_state. */
-	if (st != SHMKIT_CHAN_PEER_CLOSED) {
-		st = load_acquire(&h->cons_state);
-		if (load_relaxed(&h->cons_claims) != n)
-			return 0;
-	}
-	return st == SHMKIT_CHAN_PEER_CLOSED ? -EPIPE : -ECONNRESET;
+	if (st == SHMKIT_CHAN_PEER_CLOSED)
+		return -EPIPE;
+	return peer_gone(&h->cons_state, &h->cons_claims, n);
 }
 
 /*
@@ -948,16 +953,15 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 				busy = 1; /* alive, or not asked */
 				continue;
 			}
-			/* A producer that closed between the two looks stored
-			 * CLOSED before it released its lock: look again, or
-			 * a clean close would read as a death. One that
-			 * attached since (claims moved) is alive. Pairs with
-			 * the release stores of state at attach and close. */
-			died = load_acquire(&l->state) !=
-			       SHMKIT_CHAN_PEER_CLOSED;
-			if (load_relaxed(&l->claims) != n) {
-				busy = 1;
+			switch (peer_gone(&l->state, &l->claims, n)) {
+			case 0:
+				busy = 1; /* a new producer attached */
 				continue;
+			case -ECONNRESET:
+				died = 1;
+				break;
+			default:
+				break; /* closed cleanly after all */
 			}
 		}
 		/* Pairs with the producer's release stores of the record
@@ -1051,10 +1055,10 @@ static inline uint64_t prod_first(const struct shmkit_chan *ch, uint64_t start,
  * rseq, no system call; the shared word is written only when it changes),
  * and a consumer whose producers all last ran on its own CPU yields the
  * CPU (sched_yield()) instead of spinning, until its spin budget is spent
- * (with a timeout under YIELD_MIN_TIMEOUT_NS, and in a producer waiting
- * for room, it sleeps at once).
- * It does not sleep at once: two ends that wake each other through the
- * futex look, to the scheduler, like one task's worth of load, and wake-up
+ * (a producer waiting for room, or a consumer with a timeout under
+ * YIELD_MIN_TIMEOUT_NS, sleeps at once instead).
+ * The consumer yields rather than sleeps: two ends that wake each other
+ * through the futex look, to the scheduler, like one task's worth of load, and wake-up
  * placement keeps them on one CPU for good, paying a futex wake-up and a
  * context switch per message (a 9 us round trip here, 25 times slower,
  * next to a compute-bound process). Yielding hands the CPU straight to

@@ -60,7 +60,7 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 	uint32_t vals[SHMKIT_CHAN_MAX_LANES];
 	uint64_t deadline, mask, spins = 0, start;
 	unsigned rr = 0;
-	int rc;
+	int rc, fallback;
 
 	if (ready)
 		*ready = 0;
@@ -117,8 +117,7 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 						     &chans[i]->cl[0].head,
 						     sizeof(chans[i]->cl[0])))
 				<< i;
-		int fallback = !load_relaxed(&have_waitv);
-
+		fallback = !load_relaxed(&have_waitv);
 		if (!mask && !fallback) {
 			int e = shmkit__futex_waitv(words, vals, n,
 						    shmkit__now_ns() + slice);

@@ -483,12 +483,31 @@ static void definite(void)
  * last lane's end) or keep the descriptor readable after recv said -EAGAIN
  * and re-armed it (a head moved back onto a consumed record).
  */
-static void fd_heads(void)
+/*
+ * A channel for the descriptor and select cases: 8 KiB lanes, 512-byte
+ * messages, nprod producers; a producer and a consumer handle on it.
+ */
+static void chan_pair(char *name, size_t len, const char *tag, unsigned nprod,
+		      struct shmkit_chan **p, struct shmkit_chan **c)
 {
 	struct shmkit_chan_opts co = {.sz = sizeof(co),
 				      .capacity_bytes = 8192,
 				      .max_msg_bytes = 512,
-				      .max_producers = 2};
+				      .max_producers = nprod};
+
+	th_name(name, len, tag);
+	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, p));
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, c));
+}
+
+/* The first lane of a channel mapped raw (its header's lane offset). */
+static unsigned char *lanes_of(const struct raw *r)
+{
+	return r->p + SHMKIT_HDR_SIZE + rd64(r->p + SHMKIT_HDR_SIZE + 0x28);
+}
+
+static void fd_heads(void)
+{
 	struct shmkit_chan *p, *c;
 	struct pollfd pfd = {.events = POLLIN};
 	unsigned char *lanes;
@@ -497,9 +516,7 @@ static void fd_heads(void)
 	uint32_t fl;
 	struct raw r;
 
-	th_name(name, sizeof(name), "hc-fd");
-	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	chan_pair(name, sizeof(name), "hc-fd", 2, &p, &c);
 	pfd.fd = shmkit_chan_fd(c);
 	ASSERT_GE(pfd.fd, 0);
 	for (int i = 0; i < 5; i++)
@@ -509,7 +526,7 @@ static void fd_heads(void)
 	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0), EAGAIN);
 	ASSERT_EQ(poll(&pfd, 1, 50), 0);
 	r = raw_map(name);
-	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	lanes = lanes_of(&r);
 	/* lanes[0].head back to 0, then lanes[1].head misaligned and four
 	 * rings past the end of lane 1, the last ring in the segment. */
 	for (int k = 0; k < 2; k++) {
@@ -539,10 +556,6 @@ static void fd_heads(void)
  */
 static void select_bad_tail(void)
 {
-	struct shmkit_chan_opts co = {.sz = sizeof(co),
-				      .capacity_bytes = 8192,
-				      .max_msg_bytes = 512,
-				      .max_producers = 1};
 	struct shmkit_chan *p, *c;
 	struct pollfd pfd = {.events = POLLIN};
 	unsigned char *lanes;
@@ -550,9 +563,7 @@ static void select_bad_tail(void)
 	uint64_t bad = 5 * 24 - 3, ready = 0, t0;
 	struct raw r;
 
-	th_name(name, sizeof(name), "hc-st");
-	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	chan_pair(name, sizeof(name), "hc-st", 1, &p, &c);
 	pfd.fd = shmkit_chan_fd(c);
 	ASSERT_GE(pfd.fd, 0);
 	for (int i = 0; i < 5; i++)
@@ -562,7 +573,7 @@ static void select_bad_tail(void)
 	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
 	ASSERT_EQ(poll(&pfd, 1, 50), 0);
 	r = raw_map(name);
-	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	lanes = lanes_of(&r);
 	ASSERT_EQ(rd64(lanes), 5 * 24); /* tail, at head */
 	memcpy(lanes, &bad, 8);
 	t0 = th_now_ns();
@@ -580,22 +591,16 @@ static void select_bad_tail(void)
 /* A misaligned head: flush says -EBADMSG, not a timeout. */
 static void flush_bad_head(void)
 {
-	struct shmkit_chan_opts co = {.sz = sizeof(co),
-				      .capacity_bytes = 8192,
-				      .max_msg_bytes = 512,
-				      .max_producers = 1};
 	struct shmkit_chan *p, *c;
 	unsigned char *lanes;
 	char name[128];
 	uint64_t bad = 3;
 	struct raw r;
 
-	th_name(name, sizeof(name), "hc-fh");
-	ASSERT_OK(shmkit_chan_create(name, &co, SHMKIT_CHAN_PRODUCER, &p));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	chan_pair(name, sizeof(name), "hc-fh", 1, &p, &c);
 	ASSERT_OK(shmkit_chan_send(p, "0123456789abcdef", 16, 0));
 	r = raw_map(name);
-	lanes = r.p + SHMKIT_HDR_SIZE + rd64(r.p + SHMKIT_HDR_SIZE + 0x28);
+	lanes = lanes_of(&r);
 	memcpy(lanes + 0x40, &bad, 8);
 	ASSERT_ERR(shmkit_chan_flush(p, 0), EBADMSG);
 	ASSERT_ERR(shmkit_chan_flush(p, 100000000ll), EBADMSG);
