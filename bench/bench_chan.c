@@ -4,7 +4,8 @@
  * cache-line ping-pong floor, a plain busy-polling SPSC ring, a pipe, a
  * Unix socket and eventfd, between two processes. Ping-pong latency,
  * 64-byte streaming, 1 MiB messages against memcpy, zero-copy across
- * sizes, idle receiver CPU, and ping-pong next to a compute-bound process.
+ * sizes, idle receiver CPU, the CPU cost of one call, and ping-pong next
+ * to a compute-bound process.
  * Public API only. Run: shmkit-bench-chan [--quick] [--runs N]
  */
 #define _GNU_SOURCE
@@ -955,6 +956,58 @@ static void sec_idle(void)
 	row("receiver CPU", m.med, "%", note);
 }
 
+/*
+ * CPU cost of one call, without a second CPU: one process holds both
+ * ends, sends a batch of 64-byte messages (most of a 64 KiB ring), then
+ * receives them, so the ring stays in its own cache and no line moves
+ * between CPUs. Median over rounds of the mean cost per call.
+ */
+static void sec_cost(void)
+{
+	enum { BATCH = 800 };
+	int rounds = quick ? 400 : 2000;
+	double *cs = malloc(sizeof(double) * (size_t)rounds),
+	       *cr = malloc(sizeof(double) * (size_t)rounds);
+	unsigned char msg[MSG] = {0}, buf[MSG];
+	struct shmkit_chan *p, *c;
+	char name[64], note[160];
+
+	if (!cs || !cr)
+		die("malloc", -ENOMEM);
+	printf("\ncost of one call, 64-byte messages, both ends in one "
+	       "process\n");
+	snprintf(name, sizeof(name), "shmkit-bench-%d-cost", (int)getpid());
+	chan_make(name, 64 * 1024, MSG);
+	p = chan_open(name, SHMKIT_CHAN_PRODUCER);
+	c = chan_open(name, SHMKIT_CHAN_CONSUMER);
+	for (int r = 0; r < rounds; r++) {
+		uint64_t t0 = now_ns(), t1, t2;
+
+		for (int i = 0; i < BATCH; i++) {
+			msg[0] = (unsigned char)i;
+			if (shmkit_chan_send(p, msg, MSG, 0) < 0)
+				die("shmkit_chan_send", -EAGAIN);
+		}
+		t1 = now_ns();
+		for (int i = 0; i < BATCH; i++)
+			if (shmkit_chan_recv(c, buf, MSG, NULL, 0) != MSG ||
+			    buf[0] != (unsigned char)i)
+				die("shmkit_chan_recv", -EBADMSG);
+		t2 = now_ns();
+		cs[r] = (double)(t1 - t0) / BATCH;
+		cr[r] = (double)(t2 - t1) / BATCH;
+	}
+	shmkit_chan_close(c);
+	shmkit_chan_close(p);
+	shmkit_chan_unlink(name);
+	snprintf(note, sizeof(note), "median of %d rounds of %d", rounds,
+		 BATCH);
+	row("shmkit_chan_send", median(cs, rounds), "ns", note);
+	row("shmkit_chan_recv", median(cr, rounds), "ns", note);
+	free(cs);
+	free(cr);
+}
+
 static void sec_hog(void)
 {
 	void *n = (void *)(intptr_t)(quick ? 20000 : 100000);
@@ -1004,7 +1057,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: shmkit-bench-chan [--quick] [--runs N] "
-				"[--only pingpong|stream|big|idle|hog]\n");
+				"[--only pingpong|stream|big|idle|cost|hog]\n");
 			return 2;
 		}
 	}
@@ -1027,6 +1080,8 @@ int main(int argc, char **argv)
 		sec_big();
 	if (section("idle"))
 		sec_idle();
+	if (section("cost"))
+		sec_cost();
 	if (section("hog"))
 		sec_hog();
 	return 0;

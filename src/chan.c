@@ -1493,6 +1493,23 @@ static int lane_empty(struct shmkit_chan *ch, unsigned i, uint64_t head,
 }
 
 /*
+ * Framed size of the message whose record word w lies at ring offset off,
+ * or 0 if w is not a message record (tag, kind) whose length fits both
+ * the largest message and the ring's end.
+ */
+static inline uint64_t rec_msg_need(const struct shmkit_chan *ch, uint64_t w,
+				    uint64_t off)
+{
+	uint32_t len = (uint32_t)w;
+	uint64_t need = framed(len);
+
+	if ((uint32_t)(w >> 32) != (SHMKIT_REC_TAG | SHMKIT_REC_MSG) ||
+	    len > ch->max_msg || off + need > ch->ring_size)
+		return 0;
+	return need;
+}
+
+/*
  * The next message of lane i: 1 and *m, 0 if the lane is empty, -EBADMSG
  * if the lane is corrupt. Everything shared is read once into a local and
  * checked before use: the record word's tag, kind and length against the
@@ -1533,10 +1550,8 @@ static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
 			w = load_relaxed(rec_word_at(ch, ring, head));
 			continue;
 		}
-		if ((info & 0xffffu) != SHMKIT_REC_MSG || len > ch->max_msg)
-			return -EBADMSG;
-		need = framed(len);
-		if (off + need > ch->ring_size)
+		need = rec_msg_need(ch, w, off);
+		if (!need)
 			return -EBADMSG;
 		m->head = head;
 		m->end = head + need;
@@ -1896,14 +1911,62 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	}
 }
 
-int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
-		     uint32_t *flags, int64_t timeout_ns)
+/*
+ * recv's common case, kept small (no loop over lanes, no record struct,
+ * few registers live across the copy): the current lane holds a message
+ * that fits, no other lane awaits confirmation, and nothing is to be
+ * redelivered. Returns its length, or -1 for the general path, which
+ * reads and checks everything again. The steps and their order are
+ * cons_take()'s: confirm, read the record word once, check it, mark,
+ * copy.
+ */
+static inline int cons_take_fast(struct shmkit_chan *ch, void *buf, size_t cap,
+				 uint32_t *flags)
+{
+	unsigned i = ch->cur;
+	struct shmkit__cons_lane *c = &ch->cl[i];
+	const unsigned char *ring = ch->rings + (uint64_t)i * ch->ring_size;
+	uint64_t head = c->head, off = head & ch->mask, d = ch->deferred, w,
+		 need;
+
+	if (unlikely(d & ~(1ull << i)) || unlikely(c->redeliver > head))
+		return -1;
+	if (likely(d)) {
+		ch->deferred = 0;
+		cons_confirm(ch, i);
+	}
+	/* One read of the record word. Pairs with the release store in
+	 * prod_commit(). */
+	w = load_acquire(rec_word_at(ch, ring, head));
+	need = rec_msg_need(ch, w, off);
+	if (unlikely(!need) || unlikely((uint32_t)w > cap))
+		return -1;
+	if (unlikely(++ch->burst >= 64)) { /* as cons_next() */
+		ch->burst = 0;
+		ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
+	}
+	cons_mark(ch, i, head + need);
+	SHMKIT_CRASH_POINT("chan.recv.marked");
+	/* Private, so before the copy: only the length stays live across
+	 * the call. */
+	if (flags)
+		*flags = 0;
+	c->head = head + need;
+	ch->deferred = 1ull << i;
+	memcpy(buf, ring + off + SHMKIT_REC_HDR, (uint32_t)w);
+	SHMKIT_CRASH_POINT("chan.recv.copied");
+	return (int)(uint32_t)w;
+}
+
+/* Everything but the common case: pads, errors, redelivery, waiting. */
+static __attribute__((noinline)) int recv_slow(struct shmkit_chan *ch,
+					       void *buf, size_t cap,
+					       uint32_t *flags,
+					       int64_t timeout_ns)
 {
 	uint64_t deadline = 0;
-	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER);
+	int rc;
 
-	if (unlikely(rc < 0))
-		return rc;
 	if (unlikely(ch->peeked))
 		ch->peeked = 0; /* an unreleased peek stays queued */
 	if (unlikely(!buf && cap))
@@ -1919,6 +1982,21 @@ int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
 			return rc;
 		}
 	}
+}
+
+int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
+		     uint32_t *flags, int64_t timeout_ns)
+{
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER);
+
+	if (unlikely(rc < 0))
+		return rc;
+	if (likely(!ch->peeked && buf)) {
+		rc = cons_take_fast(ch, buf, cap, flags);
+		if (likely(rc >= 0))
+			return rc;
+	}
+	return recv_slow(ch, buf, cap, flags, timeout_ns);
 }
 
 int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr, uint32_t *flags,
