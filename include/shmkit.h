@@ -451,7 +451,8 @@ struct shmkit_chan_opts {
 	 * messages of max_msg_bytes; 4 KiB .. 1 GiB). */
 	uint64_t capacity_bytes;
 	/* create: largest message (default capacity / 4; at most
-	 * capacity / 3 - 8). */
+	 * capacity / 3 rounded down to a multiple of 8, less 8: the ring
+	 * holds three framed messages). */
 	uint64_t max_msg_bytes;
 	/* create: producers attached at once (default 4, max 64). */
 	uint32_t max_producers;

@@ -7,6 +7,11 @@
 
 S=$SHMKIT
 
+empty_dir() {
+	[ -z "$(ls -A "$SHMKIT_SHM_DIR")" ] ||
+		fail "left behind: $(ls -A "$SHMKIT_SHM_DIR")"
+}
+
 # ---- usage ------------------------------------------------------------------
 for c in send recv; do
 	sk 0 "$c" --help
@@ -33,15 +38,31 @@ empty_dir
 sk 0 --help
 contains "$OUT" "  send " "--help lists send"
 contains "$OUT" "  recv " "--help lists recv"
+# Errors name the problem and the fix.
 sk 1 send -q --capacity 4K --max-msg 4K bad </dev/null
-contains "$ERR" "a third of the capacity" "impossible geometry"
+contains "$ERR" "at most 1352 bytes" "impossible geometry"
+contains "$ERR" "raise -c or lower -M" "impossible geometry: the fix"
+sk 1 send -q --capacity 16T big </dev/null
+contains "$ERR" "at most 1024M per sender" "capacity too large"
+for c in send recv; do
+	sk 2 "$c" bad/name </dev/null
+	contains "$ERR" "invalid channel name 'bad/name'" "$c bad/name"
+	contains "$ERR" "characters of A-Z" "$c bad/name: the rule"
+done
+SHMKIT_SHM_DIR="$TEST_TMP/nonexistent" run 1 "$S" send -q nodir </dev/null
+contains "$ERR" "$TEST_TMP/nonexistent does not exist" "missing directory"
+contains "$ERR" "SHMKIT_SHM_DIR" "missing directory: the fix"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	mkdir "$TEST_TMP/ro" && chmod 0555 "$TEST_TMP/ro"
+	chmod o+x "$TEST_TMP"
+	SHMKIT_SHM_DIR="$TEST_TMP/ro" run 1 setpriv --reuid=65534 \
+		--regid=65534 --clear-groups "$S" send -q rodir </dev/null
+	contains "$ERR" "no permission to create files in $TEST_TMP/ro" \
+		"read-only directory"
+fi
+empty_dir
 
 # ---- transfers ----------------------------------------------------------------
-empty_dir() {
-	[ -z "$(ls -A "$SHMKIT_SHM_DIR")" ] ||
-		fail "left behind: $(ls -A "$SHMKIT_SHM_DIR")"
-}
-
 # xfer ORDER FILE OPTIONS...: ORDER send (sender first) or recv.
 n=0
 xfer() {
@@ -203,6 +224,34 @@ spid=$!
 wait "$spid" || fail "send after a stale run"
 cmp -s "$TEST_TMP/in.3000001" "$TEST_TMP/out" ||
 	fail "a stale run's data leaked: $(stat -c %s "$TEST_TMP/out") bytes"
+empty_dir
+
+# A second receiver, and a sender finding every lane taken, are told
+# what to do; the first two then finish their transfer.
+"$S" recv -q -t 20 -P 1 busy >"$TEST_TMP/bout" &
+rpid=$!
+HELPER_PIDS="$HELPER_PIDS $rpid"
+wait_for '[ -e "$SHMKIT_SHM_DIR/busy" ]' "the receiver's channel"
+sleep 0.2 # it attaches right after creating the channel
+run 1 "$S" recv -q -t 5 busy
+contains "$ERR" "another receiver is attached" "second receiver"
+contains "$ERR" "wait for it to finish" "second receiver: the fix"
+rm -f "$TEST_TMP/fifo2"
+mkfifo "$TEST_TMP/fifo2"
+"$S" send -q -t 20 busy <"$TEST_TMP/fifo2" &
+spid=$!
+HELPER_PIDS="$HELPER_PIDS $spid"
+exec 4>"$TEST_TMP/fifo2"
+echo first >&4
+wait_for '[ -s "$TEST_TMP/bout" ]' "the first sender's bytes"
+run 1 "$S" send -q -t 5 busy </dev/null
+contains "$ERR" "every sender slot is taken" "sender without a lane"
+contains "$ERR" "larger -P" "sender without a lane: the fix"
+exec 4>&-
+wait "$spid" || fail "the first sender failed"
+wait "$rpid" || fail "the first receiver failed"
+[ "$(cat "$TEST_TMP/bout")" = first ] ||
+	fail "busy: got '$(cat "$TEST_TMP/bout")'"
 empty_dir
 
 # A receiver that sees no sender gives up after its timeout.

@@ -70,6 +70,10 @@ void cli_user_name(uint32_t uid, char *buf, size_t len);
  * an optional leading '/', then 1..SHMKIT_SEG_NAME_MAX of A-Z a-z 0-9 . _ -,
  * not starting with '.'. */
 int cli_name_valid(const char *name);
+/* What cli_name_valid() accepts, for messages (one %d: the longest). */
+#define CLI_NAME_RULE                                                   \
+	"names are 1-%d characters of A-Z a-z 0-9 . _ -, not starting " \
+	"with '.'"
 /* Path of a named segment in the shared-memory directory. */
 void cli_seg_path(const char *name, char *buf, size_t len);
 

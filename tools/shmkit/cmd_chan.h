@@ -50,6 +50,8 @@ void cli_chan_args_init(struct cli_chan_args *a);
 /* Handle one common option c (optarg set); 0, or 2 after a usage error. */
 int cli_chan_option(struct cli_chan_args *a, const char *cmd, int c,
 		    const char *arg);
+/* The NAME operand of send/recv: NULL after a usage error (printed). */
+const char *cli_chan_name(const char *cmd, int argc, char **argv);
 /*
  * Create the channel, or attach to it if it exists: the side that starts
  * first creates it. Prints an error and returns a negative errno on

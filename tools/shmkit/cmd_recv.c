@@ -67,9 +67,9 @@ CLI_COMMAND(recv)
 		if (cli_chan_option(&a, argv[0], c, optarg))
 			return CLI_EXIT_USAGE;
 	}
-	if (argc - optind != 1)
-		return cli_usage_err(argv[0], "expected one channel name");
-	name = argv[optind];
+	name = cli_chan_name(argv[0], argc, argv);
+	if (!name)
+		return CLI_EXIT_USAGE;
 	if (cli_std_closed[1])
 		return cli_usage_err(argv[0],
 				     "standard output is closed: give recv a "

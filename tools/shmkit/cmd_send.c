@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CAPACITY (1u << 20)
+/* shmkit_chan_opts: capacity_bytes 4 KiB .. 1 GiB (shmkit.h). */
+#define CHAN_MAX_CAPACITY (1ull << 30)
 
 void cli_chan_args_init(struct cli_chan_args *a)
 {
@@ -94,15 +97,103 @@ int cli_chan_option(struct cli_chan_args *a, const char *cmd, int c,
 	}
 }
 
+const char *cli_chan_name(const char *cmd, int argc, char **argv)
+{
+	if (argc - optind != 1) {
+		cli_usage_err(cmd, "expected one channel name");
+		return NULL;
+	}
+	if (!cli_name_valid(argv[optind])) {
+		cli_usage_err(cmd,
+			      "invalid channel name '%s' (" CLI_NAME_RULE ")",
+			      argv[optind], SHMKIT_SEG_NAME_MAX);
+		return NULL;
+	}
+	return argv[optind];
+}
+
+/* Ring bytes a message of len bytes takes (8-byte header, padded to 8). */
+static uint64_t framed(uint64_t len)
+{
+	return 8 + ((len + 7) & ~7ull);
+}
+
+/* The ring a create with these options asks for (the library rounds the
+ * capacity up to a power of two, at least 4 KiB). */
+static uint64_t ring_of(const struct shmkit_chan_opts *o)
+{
+	uint64_t cap = o->capacity_bytes, ring = 4096;
+
+	if (!cap) {
+		cap = SHMKIT_CHAN_DEFAULT_CAPACITY;
+		if (3 * framed(o->max_msg_bytes) > cap)
+			cap = 3 * framed(o->max_msg_bytes);
+	}
+	while (ring < cap && ring <= CHAN_MAX_CAPACITY)
+		ring <<= 1;
+	return ring;
+}
+
+/* Why a create with a valid name was refused as -EINVAL. */
+static void create_einval(const char *name, const struct shmkit_chan_opts *o)
+{
+	uint64_t ring = ring_of(o), fit = (ring / 3 & ~7ull) - 8;
+
+	if (o->capacity_bytes > CHAN_MAX_CAPACITY ||
+	    o->max_msg_bytes > CHAN_MAX_CAPACITY / 3)
+		cli_err("cannot create channel '%s': at most %lluM per sender "
+			"(-c), and messages up to a third of that (-M)",
+			name, (unsigned long long)(CHAN_MAX_CAPACITY >> 20));
+	else if (o->max_msg_bytes > fit)
+		cli_err("cannot create channel '%s': a %llu-byte ring takes "
+			"messages of at most %llu bytes (three must fit); "
+			"raise -c or lower -M",
+			name, (unsigned long long)ring,
+			(unsigned long long)fit);
+	else
+		cli_err("cannot create channel '%s': invalid options", name);
+}
+
+/* Why a create failed on the directory rather than on the name. */
+static int create_dir_err(const char *name, int rc)
+{
+	const char *dir = shmkit_shm_dir();
+	struct stat st;
+
+	if (rc != -ENOENT && rc != -EACCES && rc != -EPERM && rc != -EROFS)
+		return 0;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cli_err("cannot create channel '%s': the directory %s does "
+			"not exist (is SHMKIT_SHM_DIR right? see 'shmkit "
+			"doctor')",
+			name, dir);
+		return 1;
+	}
+	if (rc == -EROFS) {
+		cli_err("cannot create channel '%s': %s is on a read-only "
+			"file system (set SHMKIT_SHM_DIR to a writable tmpfs)",
+			name, dir);
+		return 1;
+	}
+	if (rc != -ENOENT && access(dir, W_OK | X_OK) < 0) {
+		cli_err("cannot create channel '%s': no permission to create "
+			"files in %s (mode %04o; run as a user who may, or set "
+			"SHMKIT_SHM_DIR to a directory of yours)",
+			name, dir, (unsigned)(st.st_mode & 07777));
+		return 1;
+	}
+	return 0;
+}
+
 int cli_chan_attach(const char *name, enum shmkit_chan_role role,
 		    struct cli_chan_args *a, struct shmkit_chan **out)
 {
-	int rc = -EEXIST;
+	int rc = -EEXIST, created = 0;
 
 	/* A max message chosen alone sizes the ring to fit it. */
 	if (a->opts.max_msg_bytes &&
 	    a->opts.capacity_bytes == DEFAULT_CAPACITY &&
-	    a->opts.max_msg_bytes * 3 + 32 > DEFAULT_CAPACITY)
+	    3 * framed(a->opts.max_msg_bytes) > DEFAULT_CAPACITY)
 		a->opts.capacity_bytes = 0;
 	/*
 	 * Either side may start first. A scoped channel left by a run whose
@@ -116,21 +207,31 @@ int cli_chan_attach(const char *name, enum shmkit_chan_role role,
 	if (a->opts.flags & SHMKIT_CHAN_SCOPED)
 		(void)shmkit_seg_gc(name, 0);
 	for (int tries = 0; tries < 20; tries++) {
+		created = 0;
 		rc = shmkit_chan_open(name, role, &a->opts, out);
 		if (rc != -ENOENT)
 			break;
+		created = 1;
 		rc = shmkit_chan_create(name, &a->opts, role, out);
 		if (rc != -EEXIST)
 			break;
 	}
 	if (rc == 0)
 		return 0;
+	if (created && create_dir_err(name, rc))
+		return rc;
 	switch (-rc) {
 	case EBUSY:
-		cli_err("cannot attach to channel '%s': %s", name,
-			role == SHMKIT_CHAN_CONSUMER
-				? "another receiver is attached"
-				: "every producer slot is taken");
+		if (role == SHMKIT_CHAN_CONSUMER)
+			cli_err("cannot attach to channel '%s': another "
+				"receiver is attached (a channel has one; wait "
+				"for it to finish, or use another name)",
+				name);
+		else
+			cli_err("cannot attach to channel '%s': every sender "
+				"slot is taken (wait for a sender to finish, "
+				"or create the channel with a larger -P)",
+				name);
 		break;
 	case EPROTO:
 		cli_err("cannot attach to channel '%s': the segment is not a "
@@ -138,11 +239,8 @@ int cli_chan_attach(const char *name, enum shmkit_chan_role role,
 			name);
 		break;
 	case EINVAL:
-		if (cli_name_valid(name)) {
-			cli_err("cannot create channel '%s': invalid capacity "
-				"or message size (a message may be at most a "
-				"third of the capacity)",
-				name);
+		if (created) {
+			create_einval(name, &a->opts);
 			break;
 		}
 		/* fall through */
@@ -236,9 +334,9 @@ CLI_COMMAND(send)
 		if (cli_chan_option(&a, argv[0], c, optarg))
 			return CLI_EXIT_USAGE;
 	}
-	if (argc - optind != 1)
-		return cli_usage_err(argv[0], "expected one channel name");
-	name = argv[optind];
+	name = cli_chan_name(argv[0], argc, argv);
+	if (!name)
+		return CLI_EXIT_USAGE;
 	if (cli_std_closed[0])
 		return cli_usage_err(argv[0],
 				     "standard input is closed: give send its "

@@ -119,9 +119,7 @@ void cli_seg_err(const char *verb, const char *name, int rc)
 			break;
 		}
 		what = "invalid name";
-		snprintf(hint, sizeof(hint),
-			 "names are 1-%d characters of A-Z a-z 0-9 . _ -, "
-			 "not starting with '.'",
+		snprintf(hint, sizeof(hint), CLI_NAME_RULE,
 			 SHMKIT_SEG_NAME_MAX);
 		break;
 	case EACCES:
