@@ -266,7 +266,13 @@ static void ctx_init(struct ctx *c, int argc, char **argv)
 	c->logdir = argv[2];
 	c->who = (unsigned)atoi(argv[3]);
 	c->inc = (unsigned)atoi(argv[4]);
-	rnd_state = (th_now_ns() ^ ((uint64_t)getpid() << 20)) | 1;
+	/* From the run's seed (the test exports TH_SEED), so that a failing
+	 * run's choices can be replayed; each participant and incarnation
+	 * draws its own sequence. The kills still land where timing puts
+	 * them. */
+	rnd_state = (th_seed() ^ ((uint64_t)c->who << 48) ^
+		     ((uint64_t)c->inc << 24) ^ 0x9e3779b97f4a7c15ull) |
+		    1;
 	snprintf(path, sizeof(path), "%s/board", c->logdir);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -1279,7 +1285,7 @@ static int test(void)
 	struct board *bd;
 	double secs, kill_ms;
 	uint64_t t_end, t_start;
-	char *before, *pre_gc, *after, path[4200];
+	char *before, *pre_gc, *after, path[4200], seed[32];
 	int fd, removed = 0;
 
 	secs = soak ? env_num("SHMKIT_SOAK_SECONDS", 0)
@@ -1287,6 +1293,9 @@ static int test(void)
 	if (soak && secs <= 0)
 		SKIP("soak: set SHMKIT_SOAK_SECONDS");
 	kill_ms = env_num("SHMKIT_CHAOS_KILL_MS", 5);
+	/* Participants seed from this run's seed (see ctx_init()). */
+	snprintf(seed, sizeof(seed), "%llu", (unsigned long long)th_seed());
+	ASSERT_OK(setenv("TH_SEED", seed, 1));
 	if (kill_ms < 1)
 		kill_ms = 1;
 
