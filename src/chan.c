@@ -324,7 +324,9 @@ static int chan_adopt(struct shmkit_chan *ch, uint64_t timeout_ns)
 		if (nap < 10000000)
 			nap *= 2;
 	}
-	if (h->magic != SHMKIT_CHAN_MAGIC || h->format != SHMKIT_CHAN_FORMAT)
+	/* Another format, or a reserved flag: a newer library's channel. */
+	if (h->magic != SHMKIT_CHAN_MAGIC || h->format != SHMKIT_CHAN_FORMAT ||
+	    h->flags != 0)
 		return -EPROTO;
 	g.nlanes = h->nlanes;
 	g.ring_size = h->ring_size;
@@ -424,6 +426,7 @@ static int lane_extent(const struct shmkit_chan *ch, unsigned i, uint64_t *head,
 static int attach_producer(struct shmkit_chan *ch)
 {
 	struct shmkit_chan_lane *l;
+	uint32_t prev;
 	unsigned i;
 	int rc;
 
@@ -443,6 +446,24 @@ static int attach_producer(struct shmkit_chan *ch)
 	if (rc < 0) {
 		shmkit__ofd_unlock(ch->fd, shmkit__chan_lane_lock(ch, i));
 		return rc;
+	}
+	/*
+	 * A predecessor that attached (claims) and did not close died; we
+	 * hold its lock now, so the consumer can no longer see the death in
+	 * the lock. Leave it in the lane: its claim count, and where its
+	 * messages end, after which the consumer reports it (see
+	 * shmkit__chan_eos()). One that died before storing its state
+	 * committed nothing; an older unreported death is superseded (one
+	 * report covers both). Pairs with the acquire load of state in
+	 * close: its CLOSED store is its last.
+	 */
+	prev = load_relaxed(&l->claims);
+	if (prev && load_acquire(&l->state) != SHMKIT_CHAN_PEER_CLOSED) {
+		store_relaxed(&l->lost_end, ch->tail);
+		/* Pairs with the acquire load of lost in
+		 * shmkit__chan_eos(): lost_end is there when lost is. */
+		store_release(&l->lost, prev);
+		SHMKIT_CRASH_POINT("chan.open.lost");
 	}
 	/* A predecessor that died between a commit and its tail store left
 	 * the tail behind; only the lane's holder writes it. Pairs with the
@@ -939,11 +960,24 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 		uint64_t head =
 			*(const uint64_t *)((const char *)heads + i * stride);
 		uint32_t n = load_relaxed(&l->claims);
+		/* Pairs with the release store of lost in attach_producer(). */
+		uint32_t lost = load_acquire(&l->lost);
 		uint64_t t;
 		int died = 0;
 
 		if (!n)
 			continue;
+		/* A death that a later producer found when it took the lane:
+		 * reported once the dead one's messages are all received
+		 * (any value is harmless: at worst a death reported that
+		 * was not, or not reported, on a lane a peer corrupts). */
+		if (lost &&
+		    (int32_t)(lost - load_relaxed(&ch->dead_ack[i])) > 0 &&
+		    head >= load_relaxed(&l->lost_end)) {
+			*dead = i;
+			*claims = lost;
+			return -ECONNRESET;
+		}
 		claimed = 1;
 		if (load_acquire(&l->state) != SHMKIT_CHAN_PEER_CLOSED) {
 			if (!probe ||

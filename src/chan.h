@@ -19,7 +19,7 @@
 /* "SHMKCHAN" read as a little-endian u64. */
 #define SHMKIT_CHAN_MAGIC 0x4e4148434b4d4853ull
 /* Format of the structures below; independent of the segment layout. */
-#define SHMKIT_CHAN_FORMAT 6u
+#define SHMKIT_CHAN_FORMAT 7u
 #define SHMKIT_CHAN_READY 0x59444552u /* hdr.state, release-stored last */
 
 /*
@@ -136,7 +136,16 @@ struct shmkit_chan_lane {
 				    * last send, 0 unknown; a hint. w:
 				    * producer when it changes; r: consumer
 				    * before and while spinning */
-	uint8_t pad2[40];
+	/* 0x98 claims of a producer that died here and whose lane a later
+	 * producer took before the consumer saw the death (format 7); 0
+	 * none. w: the later producer at claim (release, after lost_end);
+	 * r: consumer (acquire) */
+	_Atomic uint32_t lost;
+	uint32_t pad2a;
+	/* 0xa0 where that producer's committed messages end (the later
+	 * producer's first tail). w/r: as lost */
+	_Atomic uint64_t lost_end;
+	uint8_t pad2[24];
 	/* Line 3: the consumer's progress, written per message but read
 	 * only by a consumer taking over after a crash.
 	 *
@@ -167,6 +176,8 @@ _Static_assert(offsetof(struct shmkit_chan_lane, dead_ack) == 0xd0, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, cpu) == 0x94, "lane");
 _Static_assert(offsetof(struct shmkit_chan_hdr, cons_cpu) == 0x8c, "chan hdr");
+_Static_assert(offsetof(struct shmkit_chan_lane, lost) == 0x98, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, lost_end) == 0xa0, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, done) == 0xc0, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, mark) == 0xc8, "lane");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lane counters lock-free");

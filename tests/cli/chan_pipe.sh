@@ -175,6 +175,29 @@ contains "$(cat "$TEST_TMP/err")" "sender died" "recv's message"
 
 empty_dir
 
+# A sender is killed and the next takes its lane before the receiver
+# looked: the receiver still says the stream is incomplete and exits 1.
+rm -f "$TEST_TMP/fifo3"
+mkfifo "$TEST_TMP/fifo3"
+"$S" recv -q -t 20 -P 1 taken >"$TEST_TMP/tout" 2>"$TEST_TMP/terr" &
+rpid=$!
+"$S" send -q -t 20 taken <"$TEST_TMP/fifo3" &
+spid=$!
+HELPER_PIDS="$HELPER_PIDS $spid $rpid"
+exec 5>"$TEST_TMP/fifo3"
+echo first >&5
+wait_for '[ -s "$TEST_TMP/tout" ]' "the first sender's bytes"
+kill9 "$spid"
+exec 5>&-
+echo second | "$S" send -q -t 20 taken || fail "the second sender failed"
+wait "$rpid"
+rc=$?
+[ "$rc" = 1 ] || fail "recv after a sender died, lane taken over, exited $rc"
+contains "$(cat "$TEST_TMP/terr")" "sender died" "recv's message (lane taken)"
+[ "$(cat "$TEST_TMP/tout")" = "first
+second" ] || fail "lane taken: got '$(cat "$TEST_TMP/tout")'"
+empty_dir
+
 # A sender that fails with the receiver still there (here: it times out
 # while the receiver is stopped) must not end the stream cleanly: the
 # receiver says the stream is incomplete and exits 1, not 0.

@@ -3,7 +3,8 @@
  * How peers' departures are reported, with real processes killed for
  * real: a dead producer is reported once, also across consumers (a
  * consumer that takes over does not hear of a death its predecessor
- * reported, and does hear of one it did not); a segment that is not a
+ * reported, and does hear of one it did not), also when another
+ * producer took the dead one's lane first; a segment that is not a
  * channel is refused with -EPROTO.
  */
 #define _GNU_SOURCE
@@ -161,6 +162,66 @@ static void reported_to_successor(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/* Sends n one-byte messages from this process on a new producer handle,
+ * then closes it. */
+static void send_closed(const char *name, int n)
+{
+	struct shmkit_chan *p;
+
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL, &p));
+	for (int i = 0; i < n; i++) {
+		char m = (char)('a' + i);
+
+		ASSERT_OK(shmkit_chan_send(p, &m, 1, -1));
+	}
+	shmkit_chan_close(p);
+}
+
+/*
+ * A producer dies and another takes its lane (one lane only) before the
+ * consumer has looked: the death is still reported, once, after the dead
+ * one's messages and before end of stream, and not to a later consumer.
+ * With `crash`, a producer is also killed while it records the death
+ * (at chan.open.lost), and the next one records it again: still one
+ * report.
+ */
+static void lane_taken(int crash)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c;
+	const char *args[] = {NULL, "1", NULL};
+	char name[64];
+	uint32_t fl = 0;
+	int got = 0;
+
+	o.max_producers = 1;
+	th_name(name, sizeof(name), crash ? "lostcrash" : "lost");
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
+	dead_producer(name, 3, c);
+	if (crash) {
+		args[0] = name;
+		ASSERT_TRUE(th_was_killed(th_wait(
+			th_spawn_crash("producer", args, "chan.open.lost", 1),
+			20000)));
+	}
+	send_closed(name, 2);
+	ASSERT_ERR(drain(c, &got, &fl), ECONNRESET);
+	ASSERT_EQ(got, 5);
+	ASSERT_ERR(drain(c, &got, &fl), EPIPE);
+	ASSERT_EQ(got, 5);
+	ASSERT_EQ(fl, 0);
+	shmkit_chan_close(c);
+	/* Reported once across consumers; a producer that now takes the
+	 * lane after a clean close finds no death. */
+	send_closed(name, 1);
+	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
+	got = 0;
+	ASSERT_ERR(drain(c, &got, &fl), EPIPE);
+	ASSERT_EQ(got, 1);
+	shmkit_chan_close(c);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 /* Creates a plain segment (not a channel), stays argv[1] ms, exits. */
 static int plain(int argc, char **argv)
 {
@@ -224,6 +285,8 @@ static int test(void)
 {
 	reported_once();
 	reported_to_successor();
+	lane_taken(0);
+	lane_taken(1);
 	not_a_channel();
 	longest_timeout();
 	return 0;

@@ -472,8 +472,33 @@ static void definite(void)
 		memcpy(hdr + lane_off, &t, 8);
 	}
 	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), &fl, 0), EBADMSG);
-	munmap(r.p, r.size);
 	shmkit_chan_close(c);
+	/* The channel header: an older format (6), or a reserved flag this
+	 * library does not know, and a newcomer is refused. */
+	{
+		unsigned char *hdr = r.p + SHMKIT_HDR_SIZE;
+		uint32_t v = 6, keep;
+
+		memcpy(&keep, hdr + 0x08, 4);
+		memcpy(hdr + 0x08, &v, 4);
+		ASSERT_ERR(shmkit_chan_open(n.chan, SHMKIT_CHAN_CONSUMER, NULL,
+					    &c),
+			   EPROTO);
+		memcpy(hdr + 0x08, &keep, 4);
+		v = 1;
+		memcpy(hdr + 0x14, &v, 4);
+		ASSERT_ERR(shmkit_chan_open(n.chan, SHMKIT_CHAN_PRODUCER, NULL,
+					    &c),
+			   EPROTO);
+		/* Restored, the header passes and the lane's bad tail
+		 * (above) is what an opener hears of. */
+		v = 0;
+		memcpy(hdr + 0x14, &v, 4);
+		ASSERT_ERR(shmkit_chan_open(n.chan, SHMKIT_CHAN_PRODUCER, NULL,
+					    &c),
+			   EBADMSG);
+	}
+	munmap(r.p, r.size);
 	world_remove(&n);
 }
 
