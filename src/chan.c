@@ -2186,8 +2186,10 @@ int shmkit_chan_info(struct shmkit_chan *ch, struct shmkit_chan_info *info)
 	rc = shmkit_chan_peers(ch);
 	if (rc < 0)
 		return rc;
-	memset((char *)info + sizeof(info->sz), 0,
-	       sizeof(*info) - sizeof(info->sz));
+	/* A caller built against a newer header may pass more: we fill our
+	 * size and say so in sz. */
+	memset(info, 0, sizeof(*info));
+	info->sz = sizeof(*info);
 	info->capacity_bytes = ch->ring_size;
 	info->max_msg_bytes = ch->max_msg;
 	info->max_producers = ch->nlanes;

@@ -274,6 +274,24 @@ static void test_consumer_gone(void)
 	ASSERT_EQ(info.capacity_bytes, 4096);
 	ASSERT_EQ(info.max_msg_bytes, 64);
 	ASSERT_GT(info.queued_bytes, 4096 - 32);
+	/* Sized struct: a newer caller's larger one is filled up to ours
+	 * (sz says how far), a smaller one refused. */
+	{
+		struct {
+			struct shmkit_chan_info i;
+			unsigned char more[16];
+		} big;
+
+		memset(&big, 0xa5, sizeof(big));
+		big.i.sz = sizeof(big);
+		ASSERT_OK(shmkit_chan_info(p, &big.i));
+		ASSERT_EQ(big.i.sz, sizeof(struct shmkit_chan_info));
+		ASSERT_EQ(big.i.capacity_bytes, 4096);
+		ASSERT_EQ(big.more[0], 0xa5);
+		info.sz = sizeof(info) - 8;
+		ASSERT_ERR(shmkit_chan_info(p, &info), EINVAL);
+		info.sz = sizeof(info);
+	}
 
 	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
 	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), &flags, 0), 4);
