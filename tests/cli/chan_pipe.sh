@@ -175,16 +175,24 @@ contains "$(cat "$TEST_TMP/err")" "sender died" "recv's message"
 
 empty_dir
 
+# fifo_send NAME: `send NAME` in the background reading a new FIFO, which
+# this shell holds open on fd 5 (write to it, close it to end the input);
+# sets spid.
+fifo_send() {
+	rm -f "$TEST_TMP/fifo.$1"
+	mkfifo "$TEST_TMP/fifo.$1"
+	"$S" send -q -t 20 "$1" <"$TEST_TMP/fifo.$1" &
+	spid=$!
+	HELPER_PIDS="$HELPER_PIDS $spid"
+	exec 5>"$TEST_TMP/fifo.$1"
+}
+
 # A sender is killed and the next takes its lane before the receiver
 # looked: the receiver still says the stream is incomplete and exits 1.
-rm -f "$TEST_TMP/fifo3"
-mkfifo "$TEST_TMP/fifo3"
 "$S" recv -q -t 20 -P 1 taken >"$TEST_TMP/tout" 2>"$TEST_TMP/terr" &
 rpid=$!
-"$S" send -q -t 20 taken <"$TEST_TMP/fifo3" &
-spid=$!
-HELPER_PIDS="$HELPER_PIDS $spid $rpid"
-exec 5>"$TEST_TMP/fifo3"
+HELPER_PIDS="$HELPER_PIDS $rpid"
+fifo_send taken
 echo first >&5
 wait_for '[ -s "$TEST_TMP/tout" ]' "the first sender's bytes"
 kill9 "$spid"
@@ -259,18 +267,13 @@ sleep 0.2 # it attaches right after creating the channel
 run 1 "$S" recv -q -t 5 busy
 contains "$ERR" "another receiver is attached" "second receiver"
 contains "$ERR" "wait for it to finish" "second receiver: the fix"
-rm -f "$TEST_TMP/fifo2"
-mkfifo "$TEST_TMP/fifo2"
-"$S" send -q -t 20 busy <"$TEST_TMP/fifo2" &
-spid=$!
-HELPER_PIDS="$HELPER_PIDS $spid"
-exec 4>"$TEST_TMP/fifo2"
-echo first >&4
+fifo_send busy
+echo first >&5
 wait_for '[ -s "$TEST_TMP/bout" ]' "the first sender's bytes"
 run 1 "$S" send -q -t 5 busy </dev/null
 contains "$ERR" "every sender slot is taken" "sender without a lane"
 contains "$ERR" "larger -P" "sender without a lane: the fix"
-exec 4>&-
+exec 5>&-
 wait "$spid" || fail "the first sender failed"
 wait "$rpid" || fail "the first receiver failed"
 [ "$(cat "$TEST_TMP/bout")" = first ] ||
