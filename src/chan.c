@@ -542,6 +542,7 @@ static int attach_consumer(struct shmkit_chan *ch)
 		/* Deaths an earlier consumer reported are not news. Any
 		 * value is harmless: it is only compared with claims. */
 		store_relaxed(&ch->dead_ack[i], load_relaxed(&l->dead_ack));
+		store_relaxed(&ch->lost_ack[i], load_relaxed(&l->lost_ack));
 	}
 	/* Sleepers counted by a dead consumer are gone with it. */
 	store_relaxed(&h->rx_sleepers, 0);
@@ -947,11 +948,15 @@ int shmkit__chan_cons_gone(struct shmkit_chan *ch)
  * from a dead one; without `probe` such lanes count as alive.
  * Returns 1 at end of stream, 0 if not, -EBADMSG, or -ECONNRESET for a
  * producer that died without closing, whose messages have all been
- * received and whose death is not acknowledged in ch->dead_ack yet (its
- * lane in *dead, the lane's claim count in *claims).
+ * received and whose death is not acknowledged yet (in *d). A death is
+ * known by the dead producer's claim count: the lane's count, while the
+ * lane is unlocked and not CLOSED (acknowledged in dead_ack), or the
+ * lane's `lost`, recorded by a producer that took the lane over (already
+ * reported if equal to dead_ack or to lost_ack, the `lost` value seen at
+ * the lane's last report). Only equality is used: claim counts wrap.
  */
 int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
-		     size_t stride, int probe, unsigned *dead, uint32_t *claims)
+		     size_t stride, int probe, struct shmkit__death *d)
 {
 	int claimed = 0, busy = 0;
 
@@ -971,11 +976,10 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 		 * reported once the dead one's messages are all received
 		 * (any value is harmless: at worst a death reported that
 		 * was not, or not reported, on a lane a peer corrupts). */
-		if (lost &&
-		    (int32_t)(lost - load_relaxed(&ch->dead_ack[i])) > 0 &&
+		if (lost && lost != load_relaxed(&ch->lost_ack[i]) &&
+		    lost != load_relaxed(&ch->dead_ack[i]) &&
 		    head >= load_relaxed(&l->lost_end)) {
-			*dead = i;
-			*claims = lost;
+			*d = (struct shmkit__death){i, lost, lost};
 			return -ECONNRESET;
 		}
 		claimed = 1;
@@ -1011,8 +1015,7 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 			continue;
 		}
 		if (died && load_relaxed(&ch->dead_ack[i]) != n) {
-			*dead = i;
-			*claims = n;
+			*d = (struct shmkit__death){i, n, lost};
 			return -ECONNRESET;
 		}
 	}
@@ -1750,8 +1753,7 @@ int shmkit__chan_cons_eos(struct shmkit_chan *ch)
 {
 	uint64_t now = shmkit__now_ns();
 	int probe = now >= ch->live_next_ns || load_relaxed(&ch->fd_eos);
-	uint32_t claims;
-	unsigned dead;
+	struct shmkit__death d;
 	int rc;
 
 	if (ch->reset_pending)
@@ -1761,13 +1763,17 @@ int shmkit__chan_cons_eos(struct shmkit_chan *ch)
 		store_relaxed(&ch->fd_eos, 0);
 	}
 	rc = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]), probe,
-			      &dead, &claims);
+			      &d);
 	if (rc == -ECONNRESET) {
 		/* Reported once: acknowledged now, handed out by recv; and in
 		 * the lane, so that a later consumer does not report it
-		 * again. */
-		store_relaxed(&ch->dead_ack[dead], claims);
-		store_relaxed(&ch->lanes[dead].dead_ack, claims);
+		 * again. A lost death (claims == lost) leaves dead_ack. */
+		if (d.claims != d.lost) {
+			store_relaxed(&ch->dead_ack[d.lane], d.claims);
+			store_relaxed(&ch->lanes[d.lane].dead_ack, d.claims);
+		}
+		store_relaxed(&ch->lost_ack[d.lane], d.lost);
+		store_relaxed(&ch->lanes[d.lane].lost_ack, d.lost);
 		ch->reset_pending = 1;
 	}
 	return rc;
@@ -1797,8 +1803,8 @@ static int cons_end(struct shmkit_chan *ch)
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 {
 	struct shmkit_chan_hdr *h = ch->hdr;
-	uint32_t s, claims;
-	unsigned dead;
+	struct shmkit__death d;
+	uint32_t s;
 	int any, end = 0;
 
 	atomic_fetch_add_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
@@ -1812,7 +1818,7 @@ int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 		/* The lane state loads are acquires paired with the CLOSED
 		 * store (see shmkit__chan_eos()). */
 		end = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]),
-				       0, &dead, &claims) != 0;
+				       0, &d) != 0;
 	if (!any && !end) {
 		SHMKIT_CRASH_POINT("chan.recv.sleep");
 		shmkit__futex_wait(&h->rx_seq, s, slice_ns);
@@ -1980,7 +1986,7 @@ static inline int cons_take_fast(struct shmkit_chan *ch, void *buf, size_t cap,
 		ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
 	}
 	cons_mark(ch, i, head + need);
-	SHMKIT_CRASH_POINT("chan.recv.marked");
+	SHMKIT_CRASH_POINT("chan.recv.fast_marked");
 	/* Private, so before the copy: only the length stays live across
 	 * the call. */
 	if (flags)
@@ -1988,7 +1994,7 @@ static inline int cons_take_fast(struct shmkit_chan *ch, void *buf, size_t cap,
 	c->head = head + need;
 	ch->deferred = 1ull << i;
 	memcpy(buf, ring + off + SHMKIT_REC_HDR, (uint32_t)w);
-	SHMKIT_CRASH_POINT("chan.recv.copied");
+	SHMKIT_CRASH_POINT("chan.recv.fast_copied");
 	return (int)(uint32_t)w;
 }
 

@@ -159,7 +159,11 @@ struct shmkit_chan_lane {
 	 * (once per death, across consumers; format 6). w: consumer; r:
 	 * the next consumer */
 	_Atomic uint32_t dead_ack;
-	uint8_t pad3[44];
+	/* 0xd4 the lane's `lost` value as of the last report on this lane
+	 * (format 7): a lost death equal to it, or to dead_ack, was
+	 * reported. w: consumer; r: the next consumer */
+	_Atomic uint32_t lost_ack;
+	uint8_t pad3[40];
 };
 
 _Static_assert(sizeof(struct shmkit_chan_hdr) == 256, "chan hdr size");
@@ -173,6 +177,7 @@ _Static_assert(offsetof(struct shmkit_chan_lane, tx_seq) == 0x48, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, state) == 0x80, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, tx_sleep) == 0x8c, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, dead_ack) == 0xd0, "lane");
+_Static_assert(offsetof(struct shmkit_chan_lane, lost_ack) == 0xd4, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, flags) == 0x90, "lane");
 _Static_assert(offsetof(struct shmkit_chan_lane, cpu) == 0x94, "lane");
 _Static_assert(offsetof(struct shmkit_chan_hdr, cons_cpu) == 0x8c, "chan hdr");
@@ -242,6 +247,8 @@ struct shmkit_chan {
 	/* Per lane: the claim count whose producer's death was reported
 	 * (-ECONNRESET). w: consumer thread; r: also the helper thread. */
 	_Atomic uint32_t dead_ack[SHMKIT_CHAN_MAX_LANES];
+	/* Per lane: lane.lost as of the last report (see lane.lost_ack). */
+	_Atomic uint32_t lost_ack[SHMKIT_CHAN_MAX_LANES];
 	int reset_pending; /* a death acknowledged, not yet reported */
 };
 
@@ -267,13 +274,18 @@ int64_t shmkit__chan_lane_lock(const struct shmkit_chan *ch, unsigned i);
 void shmkit__chan_wake_rx(struct shmkit_chan_hdr *h);
 /* Producer: 0, -EPIPE (consumer closed), -ECONNRESET (consumer died). */
 int shmkit__chan_cons_gone(struct shmkit_chan *ch);
+/* A producer death to report: its lane, its claim count, and the lane's
+ * `lost` word as read then (acknowledged with it). */
+struct shmkit__death {
+	unsigned lane;
+	uint32_t claims;
+	uint32_t lost;
+};
 /* End of stream with heads[i * stride bytes] as the consumer's heads;
  * probe: ask the kernel about lanes not marked CLOSED (else: alive).
- * 1 end, 0 not, -ECONNRESET (a death to report: *dead, *claims), or
- * -EBADMSG. */
+ * 1 end, 0 not, -ECONNRESET (a death to report, in *d), or -EBADMSG. */
 int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
-		     size_t stride, int probe, unsigned *dead,
-		     uint32_t *claims);
+		     size_t stride, int probe, struct shmkit__death *d);
 /* Same with the consumer handle's own heads, from its own thread; probes
  * at most every few milliseconds (or when the readiness helper saw
  * something). A death found is acknowledged and stays pending (returned

@@ -34,10 +34,9 @@ static atomic_int have_waitv = 1; /* cleared if missing or refused */
 static int eos_known(struct shmkit_chan *ch, const uint64_t *heads,
 		     size_t stride)
 {
-	uint32_t claims;
-	unsigned dead;
+	struct shmkit__death d;
 
-	return shmkit__chan_eos(ch, heads, stride, 0, &dead, &claims) != 0;
+	return shmkit__chan_eos(ch, heads, stride, 0, &d) != 0;
 }
 
 /*
@@ -191,8 +190,8 @@ static void *helper_main(void *arg)
 	struct shmkit_chan *ch = arg;
 	struct shmkit_chan_hdr *h = ch->hdr;
 	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now, slice;
-	uint32_t s, claims;
-	unsigned dead;
+	struct shmkit__death d;
+	uint32_t s;
 	int ready;
 
 	while (!load_acquire(&ch->fd_stop)) {
@@ -210,7 +209,7 @@ static void *helper_main(void *arg)
 			if (probe)
 				live_next = now + HELPER_LIVE_NS;
 			if (shmkit__chan_eos(ch, heads, sizeof(heads[0]), probe,
-					     &dead, &claims) != 0) {
+					     &d) != 0) {
 				store_release(&ch->fd_eos, 1);
 				ready = 1;
 			}

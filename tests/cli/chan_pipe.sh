@@ -44,6 +44,11 @@ contains "$ERR" "at most 1352 bytes" "impossible geometry"
 contains "$ERR" "raise -c or lower -M" "impossible geometry: the fix"
 sk 1 send -q --capacity 16T big </dev/null
 contains "$ERR" "at most 1024M per sender" "capacity too large"
+sk 1 send -q --max-msg 357913929 big </dev/null
+contains "$ERR" "messages of at most 357913928 bytes" "message too large"
+touch "$TEST_TMP/notadir"
+SHMKIT_SHM_DIR="$TEST_TMP/notadir" run 1 "$S" send -q nodir </dev/null
+contains "$ERR" "$TEST_TMP/notadir is not a directory" "SHMKIT_SHM_DIR a file"
 for c in send recv; do
 	sk 2 "$c" bad/name </dev/null
 	contains "$ERR" "invalid channel name 'bad/name'" "$c bad/name"
@@ -189,15 +194,26 @@ fifo_send() {
 
 # A sender is killed and the next takes its lane before the receiver
 # looked: the receiver still says the stream is incomplete and exits 1.
+# The receiver is stopped from before the death until the second sender
+# holds the lane, so that it cannot see the death first.
+users_of() { "$S" stat "$1" 2>/dev/null | awk '/^Users:/ { print $2 }'; }
 "$S" recv -q -t 20 -P 1 taken >"$TEST_TMP/tout" 2>"$TEST_TMP/terr" &
 rpid=$!
 HELPER_PIDS="$HELPER_PIDS $rpid"
 fifo_send taken
 echo first >&5
 wait_for '[ -s "$TEST_TMP/tout" ]' "the first sender's bytes"
+kill -STOP "$rpid"
 kill9 "$spid"
 exec 5>&-
-echo second | "$S" send -q -t 20 taken || fail "the second sender failed"
+wait_for '[ "$(users_of taken)" = 1 ]' "the first sender's death"
+echo second | "$S" send -q -t 20 taken &
+spid=$!
+HELPER_PIDS="$HELPER_PIDS $spid"
+wait_for '[ "$(users_of taken)" = 2 ]' "the second sender"
+sleep 0.2 # it claims its lane right after opening the segment
+kill -CONT "$rpid"
+wait "$spid" || fail "the second sender failed"
 wait "$rpid"
 rc=$?
 [ "$rc" = 1 ] || fail "recv after a sender died, lane taken over, exited $rc"

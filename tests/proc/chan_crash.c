@@ -501,11 +501,12 @@ static const char *const prod_points[] = {
 };
 
 static const char *const cons_points[] = {
-	"chan.open.takeover",  "chan.recv.marked",
-	"chan.recv.copied",    "chan.recv.confirmed",
-	"chan.recv.sleep",     "chan.peek.marked",
-	"chan.release.done",   "chan.recv_batch.copied",
-	"chan.close.consumer", NULL,
+	"chan.open.takeover",	 "chan.recv.marked",
+	"chan.recv.copied",	 "chan.recv.fast_marked",
+	"chan.recv.fast_copied", "chan.recv.confirmed",
+	"chan.recv.sleep",	 "chan.peek.marked",
+	"chan.release.done",	 "chan.recv_batch.copied",
+	"chan.close.consumer",	 NULL,
 };
 
 static int listed(const char *name)

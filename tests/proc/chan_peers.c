@@ -13,6 +13,7 @@
 #include <shmkit.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static struct shmkit_chan_opts opts(void)
@@ -222,6 +223,62 @@ static void lane_taken(int crash)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/* Opens a producer and exits without closing (dies). */
+static int quitter(int argc, char **argv)
+{
+	struct shmkit_chan *p;
+
+	if (argc < 1)
+		return TH_FAIL;
+	ASSERT_OK(shmkit_chan_open(argv[0], SHMKIT_CHAN_PRODUCER, NULL, &p));
+	_exit(0);
+}
+
+/*
+ * Claim counts wrap: a death recorded as lost and reported, then 2^31
+ * attachments later (the count is moved by hand) a direct death on the
+ * lane. Both reported once, then end of stream; the old lost value must
+ * not come back as a new death (it did, for ever, when lost deaths were
+ * told apart by order).
+ */
+static void claims_wrap(void)
+{
+	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan *c;
+	struct shmkit_seg *seg;
+	const char *args[] = {NULL, NULL};
+	unsigned char *hdr;
+	char name[64];
+	uint64_t lane_off;
+	uint32_t fl = 0, n;
+	int got = 0;
+
+	o.max_producers = 1;
+	th_name(name, sizeof(name), "wrap");
+	args[0] = name;
+	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
+	dead_producer(name, 1, c);
+	send_closed(name, 1);
+	ASSERT_ERR(drain(c, &got, &fl), ECONNRESET);
+	ASSERT_EQ(got, 2);
+	ASSERT_ERR(drain(c, &got, &fl), EPIPE);
+	ASSERT_OK(shmkit_seg_open(name, NULL, &seg));
+	hdr = shmkit_seg_base(seg);
+	memcpy(&lane_off, hdr + 0x28, 8);
+	memcpy(&n, hdr + lane_off + 0x84, 4);
+	n += (1u << 31) + 5;
+	memcpy(hdr + lane_off + 0x84, &n, 4);
+	shmkit_seg_close(seg);
+	ASSERT_TRUE(
+		th_exited_ok(th_wait(th_spawn("quitter", args, NULL), 20000)));
+	ASSERT_ERR(drain(c, &got, &fl), ECONNRESET);
+	for (int i = 0; i < 3; i++)
+		ASSERT_ERR(drain(c, &got, &fl), EPIPE);
+	ASSERT_EQ(got, 2);
+	shmkit_chan_close(c);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 /* Creates a plain segment (not a channel), stays argv[1] ms, exits. */
 static int plain(int argc, char **argv)
 {
@@ -287,16 +344,15 @@ static int test(void)
 	reported_to_successor();
 	lane_taken(0);
 	lane_taken(1);
+	claims_wrap();
 	not_a_channel();
 	longest_timeout();
 	return 0;
 }
 
 static const struct th_role roles[] = {
-	{"producer", producer},
-	{"consumer", consumer},
-	{"plain", plain},
-	{NULL, NULL},
+	{"producer", producer}, {"consumer", consumer}, {"plain", plain},
+	{"quitter", quitter},	{NULL, NULL},
 };
 
 int main(int argc, char **argv)

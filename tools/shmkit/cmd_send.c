@@ -134,38 +134,57 @@ static uint64_t ring_of(const struct shmkit_chan_opts *o)
 	return ring;
 }
 
+/* The largest message a ring of `ring` bytes takes: three must fit. */
+static uint64_t msg_fit(uint64_t ring)
+{
+	return (ring / 3 & ~7ull) - 8;
+}
+
 /* Why a create with a valid name was refused as -EINVAL. */
 static void create_einval(const char *name, const struct shmkit_chan_opts *o)
 {
-	uint64_t ring = ring_of(o), fit = (ring / 3 & ~7ull) - 8;
+	uint64_t ring = ring_of(o), most = msg_fit(CHAN_MAX_CAPACITY);
 
-	if (o->capacity_bytes > CHAN_MAX_CAPACITY ||
-	    o->max_msg_bytes > CHAN_MAX_CAPACITY / 3)
+	if (o->capacity_bytes > CHAN_MAX_CAPACITY || o->max_msg_bytes > most ||
+	    ring > CHAN_MAX_CAPACITY)
 		cli_err("cannot create channel '%s': at most %lluM per sender "
-			"(-c), and messages up to a third of that (-M)",
-			name, (unsigned long long)(CHAN_MAX_CAPACITY >> 20));
-	else if (o->max_msg_bytes > fit)
+			"(-c), and messages of at most %llu bytes (-M)",
+			name, (unsigned long long)(CHAN_MAX_CAPACITY >> 20),
+			(unsigned long long)most);
+	else if (o->max_msg_bytes > msg_fit(ring))
 		cli_err("cannot create channel '%s': a %llu-byte ring takes "
-			"messages of at most %llu bytes (three must fit); "
-			"raise -c or lower -M",
+			"messages of at most %llu bytes (three must fit); %s",
 			name, (unsigned long long)ring,
-			(unsigned long long)fit);
+			(unsigned long long)msg_fit(ring),
+			ring < CHAN_MAX_CAPACITY ? "raise -c or lower -M"
+						 : "lower -M");
 	else
 		cli_err("cannot create channel '%s': invalid options", name);
 }
 
-/* Why a create failed on the directory rather than on the name. */
-static int create_dir_err(const char *name, int rc)
+/*
+ * Why an open or create failed on the directory rather than on the name:
+ * prints the reason and returns 1, or returns 0. `created`: rc came from
+ * the create (ENOENT there means the directory, not the name).
+ */
+static int dir_err(const char *name, int rc, int created)
 {
 	const char *dir = shmkit_shm_dir();
 	struct stat st;
 
-	if (rc != -ENOENT && rc != -EACCES && rc != -EPERM && rc != -EROFS)
+	if (rc != -ENOTDIR && !(created && (rc == -ENOENT || rc == -EACCES ||
+					    rc == -EPERM || rc == -EROFS)))
 		return 0;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(dir, &st) < 0) {
 		cli_err("cannot create channel '%s': the directory %s does "
 			"not exist (is SHMKIT_SHM_DIR right? see 'shmkit "
 			"doctor')",
+			name, dir);
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cli_err("cannot open channel '%s': %s is not a directory "
+			"(is SHMKIT_SHM_DIR right? see 'shmkit doctor')",
 			name, dir);
 		return 1;
 	}
@@ -175,7 +194,7 @@ static int create_dir_err(const char *name, int rc)
 			name, dir);
 		return 1;
 	}
-	if (rc != -ENOENT && access(dir, W_OK | X_OK) < 0) {
+	if (rc != -ENOENT && rc != -ENOTDIR && access(dir, W_OK | X_OK) < 0) {
 		cli_err("cannot create channel '%s': no permission to create "
 			"files in %s (mode %04o; run as a user who may, or set "
 			"SHMKIT_SHM_DIR to a directory of yours)",
@@ -218,7 +237,7 @@ int cli_chan_attach(const char *name, enum shmkit_chan_role role,
 	}
 	if (rc == 0)
 		return 0;
-	if (created && create_dir_err(name, rc))
+	if (dir_err(name, rc, created))
 		return rc;
 	switch (-rc) {
 	case EBUSY:
