@@ -608,6 +608,15 @@ SHMKIT_API int shmkit_chan_fd(struct shmkit_chan *ch);
  */
 SHMKIT_API int shmkit_chan_peers(struct shmkit_chan *ch);
 
+/*
+ * Wait until the other side has someone attached (a producer: the
+ * consumer; a consumer: at least one producer), sleeping on a futex, not
+ * polling. Returns shmkit_chan_peers() once it is not 0; -EAGAIN
+ * (timeout_ns 0) or -ETIMEDOUT if nobody came; -EINVAL, -ECHILD.
+ */
+SHMKIT_API int shmkit_chan_wait_peer(struct shmkit_chan *ch,
+				     int64_t timeout_ns);
+
 /* Geometry and counters of an open channel (what `shmkit stat` shows). */
 struct shmkit_chan_info {
 	size_t sz; /* = sizeof(struct shmkit_chan_info), set by the caller */

@@ -487,6 +487,12 @@ static int attach_producer(struct shmkit_chan *ch)
 	atomic_fetch_add_explicit(&l->claims, 1, memory_order_relaxed);
 	/* Pairs with the acquire load of state in shmkit__chan_eos(). */
 	store_release(&l->state, SHMKIT_CHAN_PEER_ATTACHED);
+	/* The waker half for a consumer waiting for a producer
+	 * (shmkit_chan_wait_peer()): orders the claims store before the
+	 * rx_sleepers load; pairs with the fence there. */
+	fence_seq_cst();
+	if (load_relaxed(&ch->hdr->rx_sleepers))
+		shmkit__chan_wake_rx(ch->hdr);
 	return 0;
 }
 
@@ -2180,6 +2186,83 @@ int shmkit_chan_peers(struct shmkit_chan *ch)
 				     F_WRLCK) > 0)
 			n++;
 	return n;
+}
+
+/* Claims of the other side: changes whenever a peer attaches. */
+static uint32_t peer_claims(const struct shmkit_chan *ch)
+{
+	uint32_t n = 0;
+
+	if (ch->role == SHMKIT_CHAN_PRODUCER)
+		return load_relaxed(&ch->hdr->cons_claims);
+	for (unsigned i = 0; i < ch->nlanes; i++)
+		n += load_relaxed(&ch->lanes[i].claims);
+	return n;
+}
+
+/*
+ * Sleep for at most a slice unless a peer attached since the claims count
+ * read `seen`: the waiter half of the handshake, whose waker halves are
+ * attach_consumer() (fence, then tx_sleep: wake the producers) and
+ * attach_producer() (fence, then rx_sleepers: wake the consumer side).
+ * Either the waiter sees the new claims after its fence, or the attacher
+ * sees the waiter's announcement after its own. A peer that died leaves
+ * its state word as it was, so the claims count, not the state, says
+ * "someone new came"; the caller asks the kernel after every slice.
+ */
+static void peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
+{
+	uint32_t s;
+
+	if (ch->role == SHMKIT_CHAN_PRODUCER) {
+		struct shmkit_chan_lane *l = ch->pl;
+
+		store_relaxed(&l->tx_sleep, 1);
+		/* Orders the tx_sleep store before the claims load; pairs
+		 * with the fence in attach_consumer(). */
+		fence_seq_cst();
+		/* Pairs with the release fetch_add in wake_tx(). */
+		s = load_acquire(&l->tx_seq);
+		if (peer_claims(ch) == seen)
+			shmkit__futex_wait(&l->tx_seq, s, slice);
+		store_relaxed(&l->tx_sleep, 0);
+		return;
+	}
+	atomic_fetch_add_explicit(&ch->hdr->rx_sleepers, 1,
+				  memory_order_relaxed);
+	/* Orders the announcement before the claims loads; pairs with the
+	 * fence in attach_producer() after its claim. */
+	fence_seq_cst();
+	/* Pairs with the release fetch_add in shmkit__chan_wake_rx(). */
+	s = load_acquire(&ch->hdr->rx_seq);
+	if (peer_claims(ch) == seen)
+		shmkit__futex_wait(&ch->hdr->rx_seq, s, slice);
+	atomic_fetch_sub_explicit(&ch->hdr->rx_sleepers, 1,
+				  memory_order_relaxed);
+}
+
+int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
+{
+	uint64_t deadline = 0, slice;
+	uint32_t seen;
+	int n;
+
+	for (;;) {
+		/* Read before asking the kernel: a peer that attaches after
+		 * the question moves it. */
+		seen = ch ? peer_claims(ch) : 0;
+		n = shmkit_chan_peers(ch);
+		if (n != 0)
+			return n; /* peers, or an error */
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (!deadline)
+			deadline = shmkit__chan_deadline(timeout_ns);
+		slice = shmkit__chan_slice(deadline);
+		if (!slice)
+			return -ETIMEDOUT;
+		peer_sleep(ch, seen, slice);
+	}
 }
 
 int shmkit_chan_info(struct shmkit_chan *ch, struct shmkit_chan_info *info)

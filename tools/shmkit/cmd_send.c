@@ -311,17 +311,13 @@ static const char *peer_error(int rc)
 static int wait_receiver(struct shmkit_chan *ch, const char *name,
 			 int64_t timeout_ns)
 {
-	int64_t waited = 0;
+	int rc = shmkit_chan_wait_peer(ch, timeout_ns);
 
-	while (shmkit_chan_peers(ch) == 0) {
-		if (timeout_ns >= 0 && waited >= timeout_ns) {
-			cli_err("send to '%s': no receiver came", name);
-			return -ETIMEDOUT;
-		}
-		usleep(2000);
-		waited += 2000000;
-	}
-	return 0;
+	if (rc == -ETIMEDOUT)
+		cli_err("send to '%s': no receiver came", name);
+	else if (rc < 0)
+		cli_err("send to '%s': %s", name, shmkit_strerror(rc));
+	return rc < 0 ? rc : 0;
 }
 
 CLI_COMMAND(send)
