@@ -368,6 +368,7 @@ static void phase_map(struct shmkit_heap *h)
 struct sync_arg {
 	struct shmkit_seg *seg;
 	struct world *w;
+	atomic_int held; /* the partner holds w->m */
 };
 
 /* The other thread: holds the mutex while the main one waits, then
@@ -378,6 +379,7 @@ static void *sync_partner(void *p)
 
 	if (shmkit_mutex_lock(a->seg, &a->w->m, 5000000000ull) < 0)
 		_exit(3);
+	atomic_store(&a->held, 1);
 	usleep(5000);
 	shmkit_mutex_unlock(a->seg, &a->w->m);
 	usleep(5000);
@@ -389,7 +391,7 @@ static void *sync_partner(void *p)
 
 static void phase_sync(struct shmkit_seg *seg, struct world *w)
 {
-	struct sync_arg a = {seg, w};
+	struct sync_arg a = {seg, w, 0};
 	pthread_t t;
 	int rc;
 
@@ -403,8 +405,10 @@ static void phase_sync(struct shmkit_seg *seg, struct world *w)
 	rc = shmkit_mutex_lock(seg, &w->em, 5000000000ull);
 	must(rc == 0, "mutex_lock em", rc);
 	must(pthread_create(&t, NULL, sync_partner, &a) == 0, "thread", 0);
-	usleep(1000);
-	/* Contended: the partner holds it. */
+	/* Contended: the partner holds it (a loaded machine may start the
+	 * thread late: wait for it, up to 5 s). */
+	for (int i = 0; i < 50000 && !atomic_load(&a.held); i++)
+		usleep(100);
 	rc = shmkit_mutex_lock(seg, &w->m, 5000000000ull);
 	must(rc == 0, "mutex_lock contended", rc);
 	shmkit_mutex_unlock(seg, &w->m);
