@@ -13,11 +13,23 @@
 
 #include <shmkit.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #define LATE_MS 150
+
+/* Channels this test made, removed however it ends (a failed assertion
+ * exits without closing). */
+static char made[2][64];
+
+static void cleanup(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (made[i][0])
+			shmkit_chan_unlink(made[i]);
+}
 
 static struct shmkit_chan_opts opts(void)
 {
@@ -29,30 +41,46 @@ static struct shmkit_chan_opts opts(void)
 	return o;
 }
 
-/* Opens argv[0] as argv[1] ("p" or "c") after LATE_MS (or argv[5] ms),
- * writes when it had attached (th_now_ns()) to the file argv[4] if given,
- * stays argv[2] ms (closing), or dies there without closing if argv[3] is
- * "die". */
+static void put_time(int fd)
+{
+	uint64_t t = th_now_ns();
+
+	ASSERT_EQ(write(fd, &t, sizeof(t)), (ssize_t)sizeof(t));
+}
+
+static uint64_t get_time(int fd)
+{
+	uint64_t t;
+
+	ASSERT_EQ(read(fd, &t, sizeof(t)), (ssize_t)sizeof(t));
+	return t;
+}
+
+/*
+ * Opens argv[0] as argv[1] ("p" or "c") after LATE_MS, stays argv[2] ms
+ * (closing), or dies there without closing if argv[3] is "die". With
+ * argv[4] (a pipe's write end) and argv[5] (ms): writes the time to the
+ * pipe first, attaches argv[5] ms after that instead, and writes the
+ * time it had attached.
+ */
 static int late(int argc, char **argv)
 {
 	struct shmkit_chan *ch;
-	uint64_t t;
+	int fd = argc > 5 ? atoi(argv[4]) : -1;
 
 	if (argc < 4)
 		return TH_FAIL;
-	usleep((useconds_t)(argc > 5 ? atoi(argv[5]) : LATE_MS) * 1000);
+	usleep(LATE_MS * 1000);
+	if (fd >= 0) {
+		put_time(fd);
+		usleep((useconds_t)atoi(argv[5]) * 1000);
+	}
 	ASSERT_OK(shmkit_chan_open(argv[0],
 				   argv[1][0] == 'p' ? SHMKIT_CHAN_PRODUCER
 						     : SHMKIT_CHAN_CONSUMER,
 				   NULL, &ch));
-	t = th_now_ns();
-	if (argc > 4) {
-		FILE *f = fopen(argv[4], "w");
-
-		ASSERT_TRUE(f != NULL);
-		fprintf(f, "%llu\n", (unsigned long long)t);
-		ASSERT_EQ(fclose(f), 0);
-	}
+	if (fd >= 0)
+		put_time(fd);
 	usleep((useconds_t)atoi(argv[2]) * 1000);
 	if (argv[3][0] == 'd')
 		_exit(0);
@@ -71,72 +99,71 @@ static uint64_t cpu_ns(void)
 	       (uint64_t)ru.ru_stime.tv_usec * 1000ull;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_i64(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
 /*
- * `me` waits while a process attaches as the other role 150-199 ms
- * later, five times. The waiter sleeps meanwhile (CPU time a tenth of the wait
- * at most) and is woken by the attach: the median time from the peer's
- * attach to the return is under 5 ms, where the 25 ms slice alone (a
- * lost wake-up) would give about 12 ms.
+ * `me` waits while a process attaches as the other role, five times. The
+ * waiter sleeps meanwhile (CPU time a tenth of the wait at most) and the
+ * attach wakes it. To tell that from the end of a sleep slice (25 ms)
+ * on a machine that may be loaded: the peer first wakes us through a
+ * pipe (that wake-up's delay is the reference), we start waiting at
+ * once, and it attaches 3-12 ms later, inside our first slice. Woken by
+ * the attach, we return about one reference delay after it; a lost
+ * wake-up would return at the slice's end, 13 ms or more after the
+ * attach beyond the reference. The median excess must stay under 6 ms.
  */
 static void waits_for_late_peer(enum shmkit_chan_role me)
 {
 	struct shmkit_chan_opts o = opts();
 	struct shmkit_chan *ch;
-	char name[64], path[256], delay[16];
+	char *name = made[me == SHMKIT_CHAN_PRODUCER], wfd[16], delay[16];
 	const char *args[] = {NULL,  me == SHMKIT_CHAN_PRODUCER ? "c" : "p",
 			      "100", "close",
-			      path,  delay,
+			      wfd,   delay,
 			      NULL};
-	uint64_t lag[5];
+	int64_t excess[5];
+	int pfd[2];
 
-	th_name(name, sizeof(name), "late");
-	snprintf(path, sizeof(path), "%s/%s.t",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+	th_name(name, sizeof(made[0]), "late");
 	args[0] = name;
+	ASSERT_OK(pipe(pfd));
+	snprintf(wfd, sizeof(wfd), "%d", pfd[1]);
 	ASSERT_OK(shmkit_chan_create(name, &o, me, &ch));
 	ASSERT_EQ(shmkit_chan_peers(ch), 0);
 	ASSERT_ERR(shmkit_chan_wait_peer(ch, 0), EAGAIN);
 	for (int k = 0; k < 5; k++) {
-		/* A random delay: the peer attaches anywhere within the
-		 * waiter's sleep slice, not always near its end. */
-		int ms = LATE_MS + (int)(th_rand() % 50);
 		pid_t pid;
-		uint64_t t0, c0, wall, cpu, at = 0;
-		unsigned long long v;
-		FILE *f;
+		uint64_t t0, c0, wall, cpu, told, ref, at, back;
 
-		snprintf(delay, sizeof(delay), "%d", ms);
+		snprintf(delay, sizeof(delay), "%d", 3 + (int)(th_rand() % 10));
 		pid = th_spawn("late", args, NULL);
+		told = get_time(pfd[0]);
 		t0 = th_now_ns();
+		ref = t0 - told;
 		c0 = cpu_ns();
-
 		ASSERT_EQ(shmkit_chan_wait_peer(ch, 10000000000ll), 1);
-		wall = th_now_ns() - t0;
+		back = th_now_ns();
+		wall = back - t0;
 		cpu = cpu_ns() - c0;
-		ASSERT_GE(wall, (uint64_t)(ms - 50) * 1000000ull);
-		ASSERT_LT(cpu, wall / 10);
+		ASSERT_LT(cpu, wall / 10 + 1000000);
 		/* Already there: at once. */
 		ASSERT_EQ(shmkit_chan_wait_peer(ch, 0), 1);
+		at = get_time(pfd[0]);
 		ASSERT_TRUE(th_exited_ok(th_wait(pid, 20000)));
-		f = fopen(path, "r");
-		ASSERT_TRUE(f != NULL);
-		ASSERT_EQ(fscanf(f, "%llu", &v), 1);
-		fclose(f);
-		unlink(path);
-		at = (uint64_t)v;
-		lag[k] = t0 + wall > at ? t0 + wall - at : 0;
+		excess[k] = (int64_t)(back - at) - (int64_t)ref;
 	}
-	qsort(lag, 5, sizeof(lag[0]), cmp_u64);
-	ASSERT_LT(lag[2], 5000000ull);
+	qsort(excess, 5, sizeof(excess[0]), cmp_i64);
+	ASSERT_LT(excess[2], 6000000);
+	close(pfd[0]);
+	close(pfd[1]);
 	shmkit_chan_close(ch);
 	ASSERT_OK(shmkit_chan_unlink(name));
+	name[0] = '\0';
 }
 
 /*
@@ -150,10 +177,10 @@ static void nobody_comes(enum shmkit_chan_role me)
 	struct shmkit_chan *ch;
 	const char *args[] = {NULL, me == SHMKIT_CHAN_PRODUCER ? "c" : "p", "0",
 			      "die", NULL};
-	char name[64];
+	char *name = made[0];
 	uint64_t t0, c0, wall, cpu;
 
-	th_name(name, sizeof(name), "nobody");
+	th_name(name, sizeof(made[0]), "nobody");
 	args[0] = name;
 	ASSERT_OK(shmkit_chan_create(name, &o, me, &ch));
 	ASSERT_TRUE(th_exited_ok(th_wait(th_spawn("late", args, NULL), 20000)));
@@ -166,10 +193,12 @@ static void nobody_comes(enum shmkit_chan_role me)
 	ASSERT_LT(cpu, wall / 10);
 	shmkit_chan_close(ch);
 	ASSERT_OK(shmkit_chan_unlink(name));
+	name[0] = '\0';
 }
 
 static int test(void)
 {
+	atexit(cleanup);
 	ASSERT_ERR(shmkit_chan_wait_peer(NULL, 0), EINVAL);
 	waits_for_late_peer(SHMKIT_CHAN_PRODUCER);
 	waits_for_late_peer(SHMKIT_CHAN_CONSUMER);

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "crash.h"
 #include "harness.h"
+#include "sync.h"
 
 #include <pthread.h>
 #include <shmkit.h>
@@ -371,20 +372,38 @@ struct sync_arg {
 	atomic_int held; /* the partner holds w->m */
 };
 
-/* The other thread: holds the mutex while the main one waits, then
- * signals the event and posts the semaphore to the waiting main one. */
+/* Up to 2 s for cond, polled every 100 us: a loaded machine may take a
+ * while to get the other thread there (the scenario retries a point that
+ * was not reached). */
+#define WAIT_FOR(cond)                                \
+	for (int i_ = 0; i_ < 20000 && !(cond); i_++) \
+	usleep(100)
+
+/*
+ * The other thread: holds the mutex until the main one waits for it, then
+ * signals the event and posts the semaphore once the main one sleeps on
+ * them (each seen in the object's word: WAITERS, the event's waiter
+ * count, the semaphore's WAITERS), so that every sleeping and waking
+ * point is passed however late either thread runs.
+ */
 static void *sync_partner(void *p)
 {
 	struct sync_arg *a = p;
+	struct shmkit__mutex *m = (struct shmkit__mutex *)(void *)&a->w->m;
+	struct shmkit__event *ev = (struct shmkit__event *)(void *)&a->w->ev;
+	struct shmkit__sem *sem = (struct shmkit__sem *)(void *)&a->w->sem;
 
 	if (shmkit_mutex_lock(a->seg, &a->w->m, 5000000000ull) < 0)
 		_exit(3);
 	atomic_store(&a->held, 1);
-	usleep(5000);
+	WAIT_FOR(atomic_load(&m->word) & SHMKIT__M_WAITERS);
+	usleep(1000); /* into the futex */
 	shmkit_mutex_unlock(a->seg, &a->w->m);
-	usleep(5000);
+	WAIT_FOR(atomic_load(&ev->wstate) & SHMKIT__E_CNT_MASK);
+	usleep(1000);
 	shmkit_event_signal(a->seg, &a->w->ev);
-	usleep(5000);
+	WAIT_FOR(atomic_load(&sem->word) & SHMKIT__S_WAITERS);
+	usleep(1000);
 	shmkit_sem_post(a->seg, &a->w->sem);
 	return NULL;
 }
@@ -413,10 +432,10 @@ static void phase_sync(struct shmkit_seg *seg, struct world *w)
 	must(rc == 0, "mutex_lock contended", rc);
 	shmkit_mutex_unlock(seg, &w->m);
 	/* Woken by the partner's signal (or a timeout: spurious is fine). */
-	rc = shmkit_event_wait(seg, &w->ev, &w->em, 200000000ull);
+	rc = shmkit_event_wait(seg, &w->ev, &w->em, 1000000000ull);
 	must(rc == 0 || rc == -ETIMEDOUT, "event_wait", rc);
 	shmkit_mutex_unlock(seg, &w->em);
-	rc = shmkit_sem_wait(seg, &w->sem, 200000000ull);
+	rc = shmkit_sem_wait(seg, &w->sem, 1000000000ull);
 	must(rc == 0 || rc == -ETIMEDOUT, "sem_wait", rc);
 	pthread_join(t, NULL);
 	/* Uncontended signal with nobody waiting, post and take. */
