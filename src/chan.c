@@ -970,14 +970,14 @@ int shmkit__chan_eos(struct shmkit_chan *ch, const uint64_t *heads,
 		struct shmkit_chan_lane *l = &ch->lanes[i];
 		uint64_t head =
 			*(const uint64_t *)((const char *)heads + i * stride);
-		uint32_t n = load_relaxed(&l->claims);
-		/* Pairs with the release store of lost in attach_producer(). */
-		uint32_t lost = load_acquire(&l->lost);
+		uint32_t n = load_relaxed(&l->claims), lost;
 		uint64_t t;
 		int died = 0;
 
 		if (!n)
 			continue;
+		/* Pairs with the release store of lost in attach_producer(). */
+		lost = load_acquire(&l->lost);
 		/* A death that a later producer found when it took the lane:
 		 * reported once the dead one's messages are all received
 		 * (any value is harmless: at worst a death reported that
@@ -1608,6 +1608,16 @@ static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
  * Find the next message, round-robin over lanes, staying on a busy lane
  * for a burst. Returns its lane, -EAGAIN if all are empty, -EBADMSG.
  */
+/* Another message taken from the current lane i: after a burst of 64,
+ * the next call looks at the other lanes first (it comes back if idle). */
+static inline void cons_burst(struct shmkit_chan *ch, unsigned i)
+{
+	if (unlikely(++ch->burst >= 64)) {
+		ch->burst = 0;
+		ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
+	}
+}
+
 static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
 {
 	unsigned i = ch->cur;
@@ -1619,11 +1629,8 @@ static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
 			if (k) {
 				ch->cur = i;
 				ch->burst = 1;
-			} else if (++ch->burst >= 64) {
-				/* Let the next call look at the others
-				 * first; it comes back here if idle. */
-				ch->burst = 0;
-				ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
+			} else {
+				cons_burst(ch, i);
 			}
 			return (int)i;
 		}
@@ -1987,10 +1994,7 @@ static inline int cons_take_fast(struct shmkit_chan *ch, void *buf, size_t cap,
 	need = rec_msg_need(ch, w, off);
 	if (unlikely(!need) || unlikely((uint32_t)w > cap))
 		return -1;
-	if (unlikely(++ch->burst >= 64)) { /* as cons_next() */
-		ch->burst = 0;
-		ch->cur = i + 1 == ch->nlanes ? 0 : i + 1;
-	}
+	cons_burst(ch, i);
 	cons_mark(ch, i, head + need);
 	SHMKIT_CRASH_POINT("chan.recv.fast_marked");
 	/* Private, so before the copy: only the length stays live across

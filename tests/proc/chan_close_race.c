@@ -60,17 +60,29 @@ static struct shmkit_chan_opts opts(void)
 	return o;
 }
 
+/* A channel made by `creator`'s role, both ends open, "x" sent. */
+static void pair(char *name, size_t len, const char *tag,
+		 enum shmkit_chan_role creator, struct shmkit_chan **p,
+		 struct shmkit_chan **c)
+{
+	struct shmkit_chan_opts o = opts();
+	int prod = creator == SHMKIT_CHAN_PRODUCER;
+
+	th_name(name, len, tag);
+	ASSERT_OK(shmkit_chan_create(name, &o, creator, prod ? p : c));
+	ASSERT_OK(shmkit_chan_open(
+		name, prod ? SHMKIT_CHAN_CONSUMER : SHMKIT_CHAN_PRODUCER, NULL,
+		prod ? c : p));
+	ASSERT_OK(shmkit_chan_send(*p, "x", 1, 0));
+}
+
 /* The consumer's end-of-stream probe: -EPIPE, not -ECONNRESET. */
 static void producer_closes(void)
 {
-	struct shmkit_chan_opts o = opts();
 	struct shmkit_chan *c, *p;
 	char name[64], buf[64];
 
-	th_name(name, sizeof(name), "pclose");
-	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL, &p));
-	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	pair(name, sizeof(name), "pclose", SHMKIT_CHAN_CONSUMER, &p, &c);
 	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
 	to_close = p;
 	hooked = 0;
@@ -83,14 +95,10 @@ static void producer_closes(void)
 /* The producer's flush: the consumer took everything and closed: 0. */
 static void consumer_closes(void)
 {
-	struct shmkit_chan_opts o = opts();
 	struct shmkit_chan *c, *p;
 	char name[64], buf[64];
 
-	th_name(name, sizeof(name), "cclose");
-	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_PRODUCER, &p));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
-	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	pair(name, sizeof(name), "cclose", SHMKIT_CHAN_PRODUCER, &p, &c);
 	/* Received, not yet released: the consumer's close releases it. */
 	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
 	to_close = c;
@@ -108,14 +116,10 @@ static void consumer_closes(void)
  */
 static void peer_replaced(void)
 {
-	struct shmkit_chan_opts o = opts();
 	struct shmkit_chan *c, *p;
 	char name[64], buf[64];
 
-	th_name(name, sizeof(name), "prepl");
-	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL, &p));
-	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	pair(name, sizeof(name), "prepl", SHMKIT_CHAN_CONSUMER, &p, &c);
 	ASSERT_EQ(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), 1);
 	to_close = p;
 	reopen_name = name;
@@ -127,10 +131,7 @@ static void peer_replaced(void)
 	shmkit_chan_close(c);
 	ASSERT_OK(shmkit_chan_unlink(name));
 
-	th_name(name, sizeof(name), "crepl");
-	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_PRODUCER, &p));
-	ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c));
-	ASSERT_OK(shmkit_chan_send(p, "x", 1, 0));
+	pair(name, sizeof(name), "crepl", SHMKIT_CHAN_PRODUCER, &p, &c);
 	to_close = c; /* closes with "x" unread: it stays queued */
 	reopen_name = name;
 	reopen_role = SHMKIT_CHAN_CONSUMER;
