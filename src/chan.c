@@ -2184,11 +2184,17 @@ int shmkit_chan_peers(struct shmkit_chan *ch)
 	if (!ch || load_relaxed(&fork_gen) != ch->fork_gen)
 		return ch ? -ECHILD : -EINVAL;
 	if (ch->role == SHMKIT_CHAN_PRODUCER)
-		return shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK) > 0;
-	for (unsigned i = 0; i < ch->nlanes; i++)
-		if (shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
-				     F_WRLCK) > 0)
-			n++;
+		return shmkit__ofd_held(ch->fd, cons_lock(ch), F_WRLCK);
+	for (unsigned i = 0; i < ch->nlanes; i++) {
+		/* A question the kernel did not answer is an error, not
+		 * "nobody": a waiter would otherwise wait out its timeout. */
+		int held = shmkit__ofd_held(
+			ch->fd, shmkit__chan_lane_lock(ch, i), F_WRLCK);
+
+		if (held < 0)
+			return held;
+		n += held;
+	}
 	return n;
 }
 
@@ -2271,38 +2277,41 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 
 int shmkit_chan_info(struct shmkit_chan *ch, struct shmkit_chan_info *info)
 {
-	uint64_t queued = 0;
-	int rc;
+	struct shmkit_chan_info out;
+	int rc, held;
 
 	if (!ch || !info || info->sz < sizeof(*info))
 		return -EINVAL;
 	rc = shmkit_chan_peers(ch);
 	if (rc < 0)
 		return rc;
-	/* A caller built against a newer header may pass more: we fill our
-	 * size and say so in sz. */
-	memset(info, 0, sizeof(*info));
-	info->sz = sizeof(*info);
-	info->capacity_bytes = ch->ring_size;
-	info->max_msg_bytes = ch->max_msg;
-	info->max_producers = ch->nlanes;
+	/* Filled aside, so that a failed lock query leaves *info alone. */
+	memset(&out, 0, sizeof(out));
+	out.capacity_bytes = ch->ring_size;
+	out.max_msg_bytes = ch->max_msg;
+	out.max_producers = ch->nlanes;
 	for (unsigned i = 0; i < ch->nlanes; i++) {
 		uint64_t h, t;
 
 		if (lane_extent(ch, i, &h, &t) == 0)
-			queued += t - h;
-		if (shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
-				     F_WRLCK) > 0)
-			info->producers++;
+			out.queued_bytes += t - h;
+		held = shmkit__ofd_held(ch->fd, shmkit__chan_lane_lock(ch, i),
+					F_WRLCK);
+		if (held < 0)
+			return held;
+		out.producers += (uint32_t)held;
 	}
 	if (ch->role == SHMKIT_CHAN_PRODUCER) {
-		info->producers++; /* our own lock is invisible to us */
-		info->consumer = (uint32_t)rc;
-		info->lane = (uint32_t)ch->lane;
+		out.producers++; /* our own lock is invisible to us */
+		out.consumer = (uint32_t)rc;
+		out.lane = (uint32_t)ch->lane;
 	} else {
-		info->consumer = 1;
+		out.consumer = 1;
 	}
-	info->queued_bytes = queued;
+	/* A caller built against a newer header may pass more: we fill our
+	 * size and say so in sz. */
+	out.sz = sizeof(out);
+	memcpy(info, &out, sizeof(out));
 	return 0;
 }
 

@@ -4,7 +4,9 @@
  * state word, then its lock) must read as closed, not dead. The test is
  * linked with -Wl,--wrap=fcntl: the wrapper closes the peer right before
  * the library asks the kernel about the peer's lock (F_OFD_GETLK), which
- * is the window (the state word already read as ATTACHED).
+ * is the window (the state word already read as ATTACHED). It also makes
+ * that question fail, to check that the failure is reported, not taken
+ * for "nobody there".
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -22,6 +24,8 @@ static int hooked;
 static const char *reopen_name;
 static enum shmkit_chan_role reopen_role;
 static struct shmkit_chan *reopened;
+/* Make every F_OFD_GETLK fail with this errno (0: do not). */
+static int getlk_errno;
 
 int __wrap_fcntl(int fd, int cmd, ...)
 {
@@ -34,6 +38,11 @@ int __wrap_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (cmd == F_OFD_GETLK && getlk_errno) {
+		hooked++;
+		errno = getlk_errno;
+		return -1;
+	}
 	if (cmd == F_OFD_GETLK && to_close) {
 		struct shmkit_chan *c = to_close;
 
@@ -142,11 +151,49 @@ static void peer_replaced(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+/*
+ * The kernel does not answer whether a peer holds its lock: peers(),
+ * wait_peer() and info() report the error at once; info() leaves the
+ * caller's struct as it was.
+ */
+static void getlk_fails(void)
+{
+	struct shmkit_chan_info info, keep;
+	struct shmkit_chan *c, *p;
+	char name[64];
+
+	pair(name, sizeof(name), "getlk", SHMKIT_CHAN_PRODUCER, &p, &c);
+	ASSERT_EQ(shmkit_chan_peers(p), 1);
+	ASSERT_EQ(shmkit_chan_peers(c), 1);
+	getlk_errno = ENOLCK;
+	hooked = 0;
+	ASSERT_ERR(shmkit_chan_peers(p), ENOLCK);
+	ASSERT_ERR(shmkit_chan_peers(c), ENOLCK);
+	/* An hour's timeout: only the error can end these. */
+	ASSERT_ERR(shmkit_chan_wait_peer(p, 3600ll * 1000000000ll), ENOLCK);
+	ASSERT_ERR(shmkit_chan_wait_peer(c, 3600ll * 1000000000ll), ENOLCK);
+	memset(&info, 0x5a, sizeof(info));
+	info.sz = sizeof(info);
+	keep = info;
+	ASSERT_ERR(shmkit_chan_info(c, &info), ENOLCK);
+	ASSERT_ERR(shmkit_chan_info(p, &info), ENOLCK);
+	ASSERT_EQ(memcmp(&info, &keep, sizeof(info)), 0);
+	ASSERT_TRUE(hooked >= 6);
+	getlk_errno = 0;
+	ASSERT_EQ(shmkit_chan_peers(c), 1);
+	ASSERT_OK(shmkit_chan_info(c, &info));
+	ASSERT_EQ(info.producers, 1);
+	shmkit_chan_close(p);
+	shmkit_chan_close(c);
+	ASSERT_OK(shmkit_chan_unlink(name));
+}
+
 static int test(void)
 {
 	producer_closes();
 	consumer_closes();
 	peer_replaced();
+	getlk_fails();
 	return 0;
 }
 
