@@ -3,8 +3,9 @@
 # transport runs and every message is verified, and damaged messages are
 # caught (--corrupt); the JSON has the context, results and targets blocks; a
 # transport that fails is reported and makes the exit status 1; --plot
-# writes its data and script. No timing value is asserted. Without python3
-# the JSON is checked with grep only.
+# writes its data and script; ping-pong and stream figures are the median of
+# their rounds, and the targets the median of the rounds' ratios. No timing
+# value is asserted. Without python3 the JSON is checked with grep only.
 set -u
 
 : "${SHMKIT:?SHMKIT must name the shmkit tool}"
@@ -58,6 +59,10 @@ run 2 bench --duration 0
 run 2 bench --duration abc
 run 2 bench extra
 run 2 bench --plot
+for v in 0 10 x 1x ""; do
+	run 2 bench --rounds "$v"
+	has "$T/err" "invalid rounds '$v' (1 to 9)" "--rounds $v"
+done
 
 # ---- every transport, JSON ----------------------------------------------------
 run 0 bench --tiny --json
@@ -91,6 +96,13 @@ for k in ("shmkit_version", "git_revision", "compiler", "kernel",
     need(k in ctx, "context lacks " + k)
 for k in ("cpu_a", "cpu_b", "cpus_allowed", "pinning_verified"):
     need(k in ctx["placement"], "placement lacks " + k)
+need(ctx.get("rounds") == 2, "a tiny run has 2 rounds: %r" % ctx.get("rounds"))
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+def close(a, b):
+    return abs(a - b) <= 1e-4 * max(abs(a), abs(b))
 names = [t["name"] for t in j["transports"]]
 need(names == want, "transports %r, expected %r" % (names, want))
 works = {
@@ -119,6 +131,19 @@ for t in j["transports"]:
         need(r["bad_message"] is None,
              "%s %s: bad message %r" % (n, w, r["bad_message"]))
         total += r["messages"]
+        if w == "pingpong" or w.startswith("stream"):
+            rr = r.get("round_rates_per_s")
+            need(isinstance(rr, list) and len(rr) == 2,
+                 "%s %s: round rates %r" % (n, w, rr))
+            if rr and len(rr) == 2:
+                need(close(r["rate_per_s"], median(rr)),
+                     "%s %s: rate %r is not the median of %r" %
+                     (n, w, r["rate_per_s"], rr))
+        if w == "pingpong":
+            rp = r.get("round_p50_ns")
+            need(isinstance(rp, list) and len(rp) == 2
+                 and min(rp) <= r["p50_ns"] <= max(rp),
+                 "%s: p50 %r, rounds' %r" % (n, r["p50_ns"], rp))
         if w in ("pingpong", "wake", "loaded_pinned"):
             for k in ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"):
                 need(isinstance(r.get(k), int), "%s %s lacks %s" % (n, w, k))
@@ -145,6 +170,31 @@ need(names == ["pingpong_median_vs_floor", "stream_64B_vs_ring",
      "targets %r" % names)
 # Evaluated unless the machine stalled so long that a tiny run timed too
 # few messages (which the note then says): no timing assert.
+# The comparisons are the median of the rounds' ratios.
+tp = {t["name"]: t for t in j["transports"]}
+tg = {t["name"]: t for t in j["targets"]}
+for name, a, b, w in (("stream_64B_vs_ring", "chan", "ring", "stream_small"),
+                      ("stream_64B_vs_pipe", "chan", "pipe", "stream_small"),
+                      ("stream_1MiB_vs_memcpy", "chan", "memcpy",
+                       "stream_large")):
+    if not tg[name]["evaluated"]:
+        continue
+    ra = tp[a][w]["round_rates_per_s"]
+    rb = tp[b][w]["round_rates_per_s"]
+    want = median([x / y for x, y in zip(ra, rb)])
+    need(close(tg[name]["measured"], want),
+         "%s: %r, the rounds' ratios give %r" %
+         (name, tg[name]["measured"], want))
+    need("median of 2 rounds' ratios" in tg[name]["note"],
+         "%s note: %r" % (name, tg[name]["note"]))
+if tg["pingpong_median_vs_floor"]["evaluated"]:
+    tm = ctx["timer_ns"]
+    want = median([(x - tm) / (y - tm) for x, y in
+                   zip(tp["chan"]["pingpong"]["round_p50_ns"],
+                       tp["floor"]["pingpong"]["round_p50_ns"])])
+    need(close(tg["pingpong_median_vs_floor"]["measured"], want),
+         "ping-pong target %r, the rounds' ratios give %r" %
+         (tg["pingpong_median_vs_floor"]["measured"], want))
 for t in j["targets"]:
     n = t["name"]
     need(t["compare"] in ("<=", ">=", "<"), "target %s compare" % n)
@@ -162,6 +212,22 @@ if errs:
 EOF
 else
 	echo "python3 not found: JSON checked with grep only"
+fi
+
+# ---- one round: the figures of that round ------------------------------------------
+run 0 bench --tiny --only floor,pipe --rounds 1 --json
+if [ -n "$PY" ]; then
+	$PY -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["context"]["rounds"] == 1, j["context"]
+for t in j["transports"]:
+    p = t["pingpong"]
+    assert p["round_rates_per_s"] == [p["rate_per_s"]], p
+    assert p["round_p50_ns"] == [p["p50_ns"]], p
+' "$T/out" || fail "--rounds 1 in the JSON: $(cat "$T/out")"
+else
+	has "$T/out" '"rounds": 1' "--rounds 1"
 fi
 
 # ---- table, focused run, --size ---------------------------------------------------

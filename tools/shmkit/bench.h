@@ -138,6 +138,9 @@ enum bench_work {
 	BW_MEMCPY,   /* one process copies size-byte blocks (the floor) */
 };
 
+/* The most rounds a measurement is split into (--rounds). */
+#define BENCH_MAX_ROUNDS 9
+
 /* What one job measured (filled in the main process). */
 struct bench_res {
 	int ran; /* 0: not run */
@@ -157,6 +160,12 @@ struct bench_res {
 	/* The first message that failed its check (bad_dir 0: none). */
 	int bad_dir; /* BENCH_BAD_AB, _BA, _COPY */
 	struct bench_bad bad;
+	/* Measured in rounds (ping-pong and streams): each round's rate and
+	 * median, in the order run; the figures above are then the median
+	 * of the rounds' (max, min: over all; counts: sums). */
+	int nrounds;
+	double round_rate[BENCH_MAX_ROUNDS];
+	uint64_t round_p50[BENCH_MAX_ROUNDS];
 };
 
 struct bench_shm; /* shared by the two workers of a job */
@@ -215,7 +224,8 @@ struct bench_run {
 	int quick, tiny, json;
 	uint64_t corrupt; /* hidden --corrupt N, for the tests */
 	const char *plot;
-	double dur_s;  /* per measurement */
+	double dur_s;  /* per measurement (all its rounds) */
+	int rounds;    /* ping-pong and streams: interleaved rounds */
 	double idle_s; /* idle receiver wait */
 	size_t pp_size;
 	size_t sizes[2]; /* stream sizes; sizes[1] 0 if one */
@@ -234,6 +244,9 @@ struct bench_run {
 	struct bench_row rows[16];
 	size_t nrows;
 };
+
+/* The median of the n values in v (n >= 1; v is sorted in place). */
+double bench_median(double *v, int n);
 
 /* Row of a transport by name, or NULL if it was not selected. */
 struct bench_row *bench_row(struct bench_run *r, const char *name);

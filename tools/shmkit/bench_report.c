@@ -60,6 +60,50 @@ static double ratio(double a, double b)
 	return b > 0 && isfinite(a) && isfinite(b) ? a / b : NAN;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * x compared with y: x's rate over y's (p50 0), or, with p50, y's median
+ * round trip over x's, each less `less` ns. When both were measured in
+ * the same rounds, side by side, the ratio is taken round by round and
+ * the median of those returned: a slow spell of the machine then falls
+ * on both sides of each ratio. Else the ratio of the two figures.
+ */
+static double paired(const struct bench_res *x, const struct bench_res *y,
+		     int p50, double less)
+{
+	double v[BENCH_MAX_ROUNDS];
+	int n = x->nrounds;
+
+	if (!res_ok(x) || !res_ok(y))
+		return NAN;
+	if (n < 2 || y->nrounds != n) {
+		if (p50)
+			return ratio((double)y->p50 - less,
+				     (double)x->p50 - less);
+		return ratio(x->rate, y->rate);
+	}
+	for (int k = 0; k < n; k++) {
+		v[k] = p50 ? ratio((double)y->round_p50[k] - less,
+				   (double)x->round_p50[k] - less)
+			   : ratio(x->round_rate[k], y->round_rate[k]);
+		if (!isfinite(v[k]))
+			return NAN;
+	}
+	return bench_median(v, n);
+}
+
 /* The stream index memcpy ran at. */
 static int memcpy_idx(const struct bench_run *r)
 {
@@ -72,18 +116,25 @@ static const char *stream_floor(const struct bench_run *r, int s)
 	return s == memcpy_idx(r) ? "memcpy" : "ring";
 }
 
-static double stream_rate(struct bench_run *r, const char *name, int s)
+/* x's stream s against transport name's: how many times its rate. */
+static double stream_vs(struct bench_run *r, const struct bench_res *x,
+			const char *name, int s)
 {
 	struct bench_row *w = bench_row(r, name);
 
-	return w && res_ok(&w->stream[s]) ? w->stream[s].rate : NAN;
+	return w ? paired(x, &w->stream[s], 0, 0) : NAN;
 }
 
-static double pp_p50(struct bench_run *r, const char *name)
+/* x's ping-pong median against transport name's: x / name (vs, 1) or
+ * name / x (vs 0, how many times faster x is). */
+static double pp_vs(struct bench_run *r, const struct bench_res *x,
+		    const char *name, int over)
 {
 	struct bench_row *w = bench_row(r, name);
 
-	return w && res_ok(&w->pp) ? (double)w->pp.p50 : NAN;
+	if (!w)
+		return NAN;
+	return over ? paired(&w->pp, x, 1, 0) : paired(x, &w->pp, 1, 0);
 }
 
 static void def_target(struct bench_target *t, const char *name,
@@ -131,13 +182,19 @@ static void target_ratio(struct bench_run *r, struct bench_target *t,
 	}
 	if (what < 0) {
 		/* Each round trip contains one clock read: taken off both. */
-		t->measured = ratio((double)x->p50 - r->timer_ns,
-				    (double)y->p50 - r->timer_ns);
+		t->measured = paired(y, x, 1, r->timer_ns);
 		snprintf(t->note, sizeof(t->note),
 			 "medians less one %.0f ns clock read each",
 			 r->timer_ns);
 	} else {
-		t->measured = ratio(x->rate, y->rate);
+		t->measured = paired(x, y, 0, 0);
+	}
+	if (x->nrounds > 1 && y->nrounds == x->nrounds) {
+		size_t len = strlen(t->note);
+
+		snprintf(t->note + len, sizeof(t->note) - len,
+			 "%smedian of %d rounds' ratios", len ? "; " : "",
+			 x->nrounds);
 	}
 }
 
@@ -338,6 +395,19 @@ static const char *failed_cell(const struct bench_res *x)
 	return x->ok ? NULL : "failed";
 }
 
+/* How figures measured in rounds were combined; what: "percentile"
+ * or "rate". */
+static void rounds_note(const struct bench_run *r, FILE *f, const char *what)
+{
+	if (r->rounds < 2)
+		return;
+	fprintf(f,
+		"  %d interleaved rounds of %.3g s: each %s is the median of "
+		"the rounds',\n  each VS_ the median of the rounds' ratios "
+		"(every transport's round k ran\n  before any round k+1).\n",
+		r->rounds, r->dur_s / r->rounds, what);
+}
+
 static void table_pingpong(struct bench_run *r, FILE *f)
 {
 	static const char *const h[] = {"TRANSPORT", "P50(ns)",
@@ -347,7 +417,6 @@ static void table_pingpong(struct bench_run *r, FILE *f)
 					"VS_PIPE(x)"};
 	static const int right[] = {0, 1, 1, 1, 1, 1, 1, 1, 1};
 	struct cli_table *t = cli_table_new(9, h, right);
-	double floor50 = pp_p50(r, "floor"), pipe50 = pp_p50(r, "pipe");
 	char sz[32];
 
 	if (!t)
@@ -379,8 +448,8 @@ static void table_pingpong(struct bench_run *r, FILE *f)
 		fmt(l.c[4], CELL, (double)x->p999);
 		fmt(l.c[5], CELL, (double)x->max);
 		fmt(l.c[6], CELL, x->rate / 1e3);
-		fmt(l.c[7], CELL, ratio((double)x->p50, floor50));
-		fmt(l.c[8], CELL, ratio(pipe50, (double)x->p50));
+		fmt(l.c[7], CELL, pp_vs(r, x, "floor", 1));
+		fmt(l.c[8], CELL, pp_vs(r, x, "pipe", 0));
 		add_line(t, &l);
 	}
 	cli_table_print(t, f, 1);
@@ -390,6 +459,7 @@ static void table_pingpong(struct bench_run *r, FILE *f)
 		"floor's median. VS_PIPE: the pipe's\n  median / this median "
 		"(how many times faster than a pipe).\n",
 		r->timer_ns);
+	rounds_note(r, f, "percentile");
 }
 
 static void table_stream(struct bench_run *r, FILE *f)
@@ -449,11 +519,9 @@ static void table_stream(struct bench_run *r, FILE *f)
 			fmt(l.c[c], CELL,
 			    r->sizes[s] < 4096 ? x->rate / 1e6 : x->rate);
 			fmt(l.c[c + 1], CELL, x->bytes_per_s / 1e9);
-			fmt(l.c[c + 2], CELL,
-			    ratio(x->rate, stream_rate(r, "pipe", s)));
+			fmt(l.c[c + 2], CELL, stream_vs(r, x, "pipe", s));
 			fmt(l.c[c + 3], CELL,
-			    ratio(x->rate,
-				  stream_rate(r, stream_floor(r, s), s)));
+			    stream_vs(r, x, stream_floor(r, s), s));
 		}
 		if (any)
 			add_line(t, &l);
@@ -462,6 +530,7 @@ static void table_stream(struct bench_run *r, FILE *f)
 	fprintf(f, "  rates measured at the receiver; GB = 10^9 bytes. "
 		   "VS_PIPE, VS_RING, VS_MEMCPY:\n  this rate / that one's "
 		   "(memcpy: one process copying the same blocks).\n");
+	rounds_note(r, f, "rate");
 }
 
 static void table_wake(struct bench_run *r, FILE *f)
@@ -724,6 +793,18 @@ static void json_res(struct cli_json *j, const char *key,
 	}
 	if (cpu)
 		jnum(j, "receiver_cpu_pct", x->ok ? x->cpu_pct : NAN);
+	if (x->nrounds) {
+		cli_json_arr_begin(j, "round_rates_per_s");
+		for (int k = 0; k < x->nrounds; k++)
+			jnum(j, NULL, x->round_rate[k]);
+		cli_json_arr_end(j);
+		if (hist) {
+			cli_json_arr_begin(j, "round_p50_ns");
+			for (int k = 0; k < x->nrounds; k++)
+				cli_json_uint(j, NULL, x->round_p50[k]);
+			cli_json_arr_end(j);
+		}
+	}
 	cli_json_arr_begin(j, "cpus_seen");
 	cli_json_int(j, NULL, x->cpu_seen[0]);
 	cli_json_int(j, NULL, x->cpu_seen[1]);
@@ -755,6 +836,7 @@ static void json_context(struct bench_run *r, struct cli_json *j)
 	cli_json_str(j, "started", r->started);
 	cli_json_str(j, "mode", r->tiny ? "tiny" : r->quick ? "quick" : "full");
 	jnum(j, "duration_s", r->dur_s);
+	cli_json_int(j, "rounds", r->rounds);
 	jnum(j, "idle_wait_s", r->idle_s);
 	jnum(j, "elapsed_s", r->elapsed_s);
 	cli_json_uint(j, "pingpong_size_bytes", r->pp_size);
@@ -796,7 +878,6 @@ static void json_row(struct bench_run *r, struct cli_json *j,
 	uint64_t m, v, e;
 	const char *why;
 	int ok = row_totals(w, &m, &v, &e, &why);
-	double floor50 = pp_p50(r, "floor"), pipe50 = pp_p50(r, "pipe");
 
 	cli_json_obj_begin(j, NULL);
 	cli_json_str(j, "name", w->ops->name);
@@ -812,10 +893,8 @@ static void json_row(struct bench_run *r, struct cli_json *j,
 	cli_json_uint(j, "errors", e);
 	if (w->pp.ran) {
 		json_res(j, "pingpong", &w->pp, r->pp_size, 1, 0);
-		jnum(j, "vs_floor",
-		     res_ok(&w->pp) ? ratio((double)w->pp.p50, floor50) : NAN);
-		jnum(j, "vs_pipe",
-		     res_ok(&w->pp) ? ratio(pipe50, (double)w->pp.p50) : NAN);
+		jnum(j, "vs_floor", pp_vs(r, &w->pp, "floor", 1));
+		jnum(j, "vs_pipe", pp_vs(r, &w->pp, "pipe", 0));
 		cli_json_obj_end(j);
 	}
 	for (int s = 0; s < 2; s++) {
@@ -826,13 +905,9 @@ static void json_row(struct bench_run *r, struct cli_json *j,
 		json_res(j, skey[s], x, r->sizes[s], 0, 0);
 		jnum(j, "msgs_per_s", x->ok ? x->rate : NAN);
 		jnum(j, "gb_per_s", x->ok ? x->bytes_per_s / 1e9 : NAN);
-		jnum(j, "vs_pipe",
-		     x->ok ? ratio(x->rate, stream_rate(r, "pipe", s)) : NAN);
+		jnum(j, "vs_pipe", stream_vs(r, x, "pipe", s));
 		cli_json_str(j, "floor", stream_floor(r, s));
-		jnum(j, "vs_floor",
-		     x->ok ? ratio(x->rate,
-				   stream_rate(r, stream_floor(r, s), s))
-			   : NAN);
+		jnum(j, "vs_floor", stream_vs(r, x, stream_floor(r, s), s));
 		cli_json_obj_end(j);
 	}
 	if (w->wake.ran) {

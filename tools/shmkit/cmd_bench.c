@@ -23,6 +23,7 @@
 #define QUICK_DUR_S 0.25
 #define DEFAULT_DUR_S 0.75
 #define IDLE_S 2.0
+#define DEFAULT_ROUNDS 3
 
 static void help(void)
 {
@@ -57,6 +58,13 @@ static void help(void)
 	      "                        (default 64, and 1M for streaming)\n"
 	      "      --duration SECS   time per measurement (quick 0.25,\n"
 	      "                        default 0.75)\n"
+	      "      --rounds N        make each ping-pong and stream\n"
+	      "                        measurement in N rounds of SECS/N,\n"
+	      "                        every transport's round k before\n"
+	      "                        any round k+1; figures are medians\n"
+	      "                        over the rounds, comparisons the\n"
+	      "                        median of the rounds' ratios (1 to\n"
+	      "                        9, default 3)\n"
 	      "  -h, --help            show this help\n"
 	      "\n"
 	      "A progress line goes to standard error when it is a terminal.\n"
@@ -117,6 +125,16 @@ static int parse_secs(const char *s, double *out)
 	if (errno || end == s || *end || !isfinite(v) || v < 0.01 || v > 600)
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+/* 1 to BENCH_MAX_ROUNDS, in decimal digits only. */
+static int parse_rounds(const char *s, int *out)
+{
+	_Static_assert(BENCH_MAX_ROUNDS <= 9, "one digit");
+	if (s[0] < '1' || s[0] > '0' + BENCH_MAX_ROUNDS || s[1])
+		return -EINVAL;
+	*out = s[0] - '0';
 	return 0;
 }
 
@@ -241,14 +259,130 @@ static int count_steps(struct bench_run *r)
 		if (!w->selected)
 			continue;
 		if (is_memcpy(w)) {
-			n++;
+			n += r->rounds;
 			continue;
 		}
-		n += 4; /* ping-pong: pinned, unpinned, loaded twice */
+		/* ping-pong: pinned in rounds, unpinned, loaded twice */
+		n += r->rounds + 3;
 		if (!is_floor(w))
-			n += ns + 2; /* streams, wake, idle */
+			n += ns * r->rounds + 2; /* streams, wake, idle */
 	}
 	return n;
+}
+
+/*
+ * The result of a measurement made in n rounds: the counts add up, the
+ * first failure stands for the whole, and each figure is the median of
+ * the rounds' (max and min: over all of them). Each round's rate and
+ * median stay in round_rate and round_p50, for ratios taken round by
+ * round (bench_report.c).
+ */
+static void merge_rounds(struct bench_res *out, const struct bench_res *rd,
+			 int n)
+{
+	double v[4][BENCH_MAX_ROUNDS], rate[BENCH_MAX_ROUNDS],
+		bps[BENCH_MAX_ROUNDS];
+
+	*out = rd[0];
+	for (int k = 1; k < n; k++) {
+		const struct bench_res *x = &rd[k];
+
+		out->sent += x->sent;
+		out->received += x->received;
+		out->verified += x->verified;
+		out->errors += x->errors;
+		out->count += x->count;
+		out->secs += x->secs;
+		out->nsamples += x->nsamples;
+		if (x->max > out->max)
+			out->max = x->max;
+		if (x->nsamples && (!out->nsamples || x->min < out->min))
+			out->min = x->min;
+		out->pin_ok = out->pin_ok && x->pin_ok;
+		if (out->ok && !x->ok) {
+			out->ok = 0;
+			memcpy(out->why, x->why, sizeof(out->why));
+			out->bad_dir = x->bad_dir;
+			out->bad = x->bad;
+		}
+	}
+	out->nrounds = n;
+	for (int k = 0; k < n; k++) {
+		out->round_rate[k] = rd[k].rate;
+		out->round_p50[k] = rd[k].p50;
+		rate[k] = rd[k].rate;
+		bps[k] = rd[k].bytes_per_s;
+		v[0][k] = (double)rd[k].p50;
+		v[1][k] = (double)rd[k].p90;
+		v[2][k] = (double)rd[k].p99;
+		v[3][k] = (double)rd[k].p999;
+	}
+	out->rate = bench_median(rate, n);
+	out->bytes_per_s = bench_median(bps, n);
+	out->p50 = (uint64_t)(bench_median(v[0], n) + 0.5);
+	out->p90 = (uint64_t)(bench_median(v[1], n) + 0.5);
+	out->p99 = (uint64_t)(bench_median(v[2], n) + 0.5);
+	out->p999 = (uint64_t)(bench_median(v[3], n) + 0.5);
+}
+
+/*
+ * Ping-pong (what < 0) or stream what of every selected transport, in
+ * r->rounds rounds of dur_s / rounds each, interleaved: round k of every
+ * transport runs before round k + 1 of any. The machine's slow and fast
+ * spells (they last seconds on a busy host or a VM) then fall on every
+ * transport alike, and a ratio taken round by round cancels them. A
+ * transport that fails a round is not run again.
+ */
+static void run_rounds(struct bench_run *r, struct progress *p, int what)
+{
+	static const char *const skey[2] = {"stream_small", "stream_large"};
+	static struct bench_res rd[16][BENCH_MAX_ROUNDS];
+	double dur = r->dur_s / r->rounds;
+	int n[16] = {0};
+	char label[64];
+
+	if (what < 0)
+		snprintf(label, sizeof(label), "ping-pong");
+	else
+		snprintf(label, sizeof(label), "streaming %zu-byte messages",
+			 r->sizes[what]);
+	for (int k = 0; k < r->rounds; k++)
+		for (size_t i = 0; i < r->nrows && i < 16; i++) {
+			struct bench_row *w = &r->rows[i];
+			char prog[96];
+
+			if (!w->selected ||
+			    (what < 0 ? is_memcpy(w)
+				      : is_floor(w) ||
+						(is_memcpy(w) &&
+						 what != memcpy_stream(r))))
+				continue;
+			if (n[i] != k || (k > 0 && !rd[i][k - 1].ok))
+				continue;
+			if (r->rounds > 1)
+				snprintf(prog, sizeof(prog),
+					 "%s, round %d of %d", label, k + 1,
+					 r->rounds);
+			else
+				snprintf(prog, sizeof(prog), "%s", label);
+			progress(p, prog, w->ops->name);
+			if (what < 0)
+				run_job(r, w, BW_PINGPONG, "pingpong",
+					r->pp_size, 1, dur, &rd[i][k]);
+			else
+				run_job(r, w,
+					is_memcpy(w) ? BW_MEMCPY : BW_STREAM,
+					skey[what], r->sizes[what], 1, dur,
+					&rd[i][k]);
+			n[i] = k + 1;
+		}
+	for (size_t i = 0; i < r->nrows && i < 16; i++) {
+		struct bench_row *w = &r->rows[i];
+
+		if (n[i])
+			merge_rounds(what < 0 ? &w->pp : &w->stream[what],
+				     rd[i], n[i]);
+	}
 }
 
 static void idle_group(struct bench_run *r, struct progress *p, int polls)
@@ -284,34 +418,12 @@ static void idle_group(struct bench_run *r, struct progress *p, int polls)
 
 static void run_plan(struct bench_run *r)
 {
-	static const char *const skey[2] = {"stream_small", "stream_large"};
 	struct progress p = {isatty(STDERR_FILENO), 0, count_steps(r)};
-	char what[64];
 	size_t i;
 
-	for (i = 0; i < r->nrows; i++) {
-		struct bench_row *w = &r->rows[i];
-
-		if (!w->selected || is_memcpy(w))
-			continue;
-		progress(&p, "ping-pong", w->ops->name);
-		run_job(r, w, BW_PINGPONG, "pingpong", r->pp_size, 1, r->dur_s,
-			&w->pp);
-	}
+	run_rounds(r, &p, -1);
 	for (int s = 0; s < 2 && r->sizes[s]; s++)
-		for (i = 0; i < r->nrows; i++) {
-			struct bench_row *w = &r->rows[i];
-
-			if (!w->selected || is_floor(w) ||
-			    (is_memcpy(w) && s != memcpy_stream(r)))
-				continue;
-			snprintf(what, sizeof(what),
-				 "streaming %zu-byte messages", r->sizes[s]);
-			progress(&p, what, w->ops->name);
-			run_job(r, w, is_memcpy(w) ? BW_MEMCPY : BW_STREAM,
-				skey[s], r->sizes[s], 1, r->dur_s,
-				&w->stream[s]);
-		}
+		run_rounds(r, &p, s);
 	for (i = 0; i < r->nrows; i++) {
 		struct bench_row *w = &r->rows[i];
 
@@ -354,6 +466,7 @@ CLI_COMMAND(bench)
 		{"only", required_argument, NULL, 'O'},
 		{"size", required_argument, NULL, 'S'},
 		{"duration", required_argument, NULL, 'D'},
+		{"rounds", required_argument, NULL, 'R'},
 		{"tiny", no_argument, NULL, 'T'}, /* tests: a few seconds */
 		/* tests: damage every Nth message (the checks must fail) */
 		{"corrupt", required_argument, NULL, 'C'},
@@ -364,6 +477,7 @@ CLI_COMMAND(bench)
 	struct bench_run *r = &run;
 	double dur = 0;
 	uint64_t size = 0;
+	int rounds = 0;
 	const char *only = NULL;
 	uint64_t t0;
 	sigset_t set;
@@ -404,6 +518,13 @@ CLI_COMMAND(bench)
 						     "(0.01 to 600 seconds)",
 						     optarg);
 			break;
+		case 'R':
+			if (parse_rounds(optarg, &rounds) < 0)
+				return cli_usage_err(argv[0],
+						     "invalid rounds '%s' "
+						     "(1 to %d)",
+						     optarg, BENCH_MAX_ROUNDS);
+			break;
 		case 'T':
 			r->tiny = 1;
 			break;
@@ -428,6 +549,7 @@ CLI_COMMAND(bench)
 	r->dur_s = r->tiny ? 0.05 : r->quick ? QUICK_DUR_S : DEFAULT_DUR_S;
 	if (dur > 0)
 		r->dur_s = dur;
+	r->rounds = rounds ? rounds : r->tiny ? 2 : DEFAULT_ROUNDS;
 	/* The idle wait: 2 s, shorter only for short measurements. */
 	r->idle_s = IDLE_S;
 	if (r->tiny || (dur > 0 && dur * 4 < IDLE_S))
