@@ -6,18 +6,9 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "th_chan.h"
 
 #include <shmkit.h>
-
-static struct shmkit_chan_opts opts(uint64_t cap, uint64_t max, uint32_t np)
-{
-	struct shmkit_chan_opts o = {.sz = sizeof(o)};
-
-	o.capacity_bytes = cap;
-	o.max_msg_bytes = max;
-	o.max_producers = np;
-	return o;
-}
 
 static void test_errors(void)
 {
@@ -27,13 +18,14 @@ static void test_errors(void)
 	char buf[64];
 
 	th_name(name, sizeof(name), "err");
-	o = opts(4096, 1400, 1); /* message larger than a third of the ring */
+	o = th_chan_opts(4096, 1400,
+			 1); /* message larger than a third of the ring */
 	ASSERT_ERR(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c),
 		   EINVAL);
-	o = opts(0, 0, 65);
+	o = th_chan_opts(0, 0, 65);
 	ASSERT_ERR(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c),
 		   EINVAL);
-	o = opts(0, 0, 0);
+	o = th_chan_opts(0, 0, 0);
 	o.sz = 4;
 	ASSERT_ERR(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c),
 		   EINVAL);
@@ -41,7 +33,7 @@ static void test_errors(void)
 	ASSERT_ERR(shmkit_chan_open(name, SHMKIT_CHAN_CONSUMER, NULL, &c),
 		   ENOENT);
 
-	o = opts(8192, 100, 1);
+	o = th_chan_opts(8192, 100, 1);
 	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
 	ASSERT_ERR(shmkit_chan_create(name, &o, SHMKIT_CHAN_PRODUCER, &p),
 		   EEXIST);
@@ -84,7 +76,7 @@ static void test_errors(void)
 /* Every length around the ring size and the wrap, content checked. */
 static void test_sizes(void)
 {
-	struct shmkit_chan_opts o = opts(8192, 2000, 2);
+	struct shmkit_chan_opts o = th_chan_opts(8192, 2000, 2);
 	struct shmkit_chan *c, *p;
 	unsigned char out[2048], in[2048];
 	uint32_t flags;
@@ -143,7 +135,7 @@ static void test_sizes(void)
 
 static void test_zero_copy_and_batch(void)
 {
-	struct shmkit_chan_opts o = opts(8192, 1024, 3);
+	struct shmkit_chan_opts o = th_chan_opts(8192, 1024, 3);
 	struct shmkit_chan *c, *p[3];
 	struct shmkit_chan_msg m[16];
 	unsigned char bufs[16][1024];
@@ -249,7 +241,7 @@ static void test_zero_copy_and_batch(void)
  * new consumer takes over; an unreleased peek comes back flagged. */
 static void test_consumer_gone(void)
 {
-	struct shmkit_chan_opts o = opts(4096, 64, 1);
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 1);
 	struct shmkit_chan_info info = {.sz = sizeof(info)};
 	struct shmkit_chan *c, *p;
 	const void *ptr;

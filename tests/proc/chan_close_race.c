@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "th_chan.h"
 
 #include <fcntl.h>
 #include <shmkit.h>
@@ -59,22 +60,12 @@ int __wrap_fcntl(int fd, int cmd, ...)
 	return rc;
 }
 
-static struct shmkit_chan_opts opts(void)
-{
-	struct shmkit_chan_opts o = {.sz = sizeof(o)};
-
-	o.capacity_bytes = 4096;
-	o.max_msg_bytes = 64;
-	o.max_producers = 1;
-	return o;
-}
-
 /* A channel made by `creator`'s role, both ends open, "x" sent. */
 static void pair(char *name, size_t len, const char *tag,
 		 enum shmkit_chan_role creator, struct shmkit_chan **p,
 		 struct shmkit_chan **c)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 1);
 	int prod = creator == SHMKIT_CHAN_PRODUCER;
 
 	th_name(name, len, tag);

@@ -9,22 +9,13 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "th_chan.h"
 
 #include <shmkit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static struct shmkit_chan_opts opts(void)
-{
-	struct shmkit_chan_opts o = {.sz = sizeof(o)};
-
-	o.capacity_bytes = 4096;
-	o.max_msg_bytes = 64;
-	o.max_producers = 2;
-	return o;
-}
 
 /* Sends argv[1] messages "0", "1", ..., then waits to be killed. */
 static int producer(int argc, char **argv)
@@ -113,7 +104,7 @@ static int drain(struct shmkit_chan *c, int *got, uint32_t *flags_or)
 /* C1 hears of the death and closes; C2 hears only end of stream. */
 static void reported_once(void)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *c;
 	char name[64];
 	uint32_t fl = 0;
@@ -138,7 +129,7 @@ static void reported_once(void)
 /* C1 dies before it hears of the death: C2 hears of it. */
 static void reported_to_successor(void)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *c;
 	const char *args[] = {NULL, "3", NULL};
 	char name[64];
@@ -188,7 +179,7 @@ static void send_closed(const char *name, int n)
  */
 static void lane_taken(int crash)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *c;
 	const char *args[] = {NULL, "1", NULL};
 	char name[64];
@@ -243,7 +234,7 @@ static int quitter(int argc, char **argv)
  */
 static void claims_wrap(void)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *c;
 	struct shmkit_seg *seg;
 	const char *args[] = {NULL, NULL};
@@ -317,7 +308,7 @@ static void not_a_channel(void)
  */
 static void longest_timeout(void)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *c;
 	char name[64], path[4200];
 	const char *args[] = {name, "300", NULL};

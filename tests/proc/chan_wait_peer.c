@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "th_chan.h"
 
 #include <shmkit.h>
 #include <stdio.h>
@@ -29,16 +30,6 @@ static void cleanup(void)
 	for (int i = 0; i < 2; i++)
 		if (made[i][0])
 			shmkit_chan_unlink(made[i]);
-}
-
-static struct shmkit_chan_opts opts(void)
-{
-	struct shmkit_chan_opts o = {.sz = sizeof(o)};
-
-	o.capacity_bytes = 4096;
-	o.max_msg_bytes = 64;
-	o.max_producers = 2;
-	return o;
 }
 
 static void put_time(int fd)
@@ -119,7 +110,7 @@ static int cmp_i64(const void *a, const void *b)
  */
 static void waits_for_late_peer(enum shmkit_chan_role me)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *ch;
 	char *name = made[me == SHMKIT_CHAN_PRODUCER], wfd[16], delay[16];
 	const char *args[] = {NULL,  me == SHMKIT_CHAN_PRODUCER ? "c" : "p",
@@ -173,7 +164,7 @@ static void waits_for_late_peer(enum shmkit_chan_role me)
  */
 static void nobody_comes(enum shmkit_chan_role me)
 {
-	struct shmkit_chan_opts o = opts();
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
 	struct shmkit_chan *ch;
 	const char *args[] = {NULL, me == SHMKIT_CHAN_PRODUCER ? "c" : "p", "0",
 			      "die", NULL};
