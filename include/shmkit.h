@@ -604,20 +604,25 @@ SHMKIT_API int shmkit_chan_fd(struct shmkit_chan *ch);
 
 /*
  * Peers attached now: for a producer, 1 if a consumer is attached, else 0;
- * for a consumer, the number of producers attached.
+ * for a consumer, the number of producers attached. -EINVAL, -ECHILD, or
+ * the kernel's error when it does not answer who holds a peer's lock
+ * (fcntl F_OFD_GETLK, e.g. -ENOLCK): never a count that hides it.
  */
 SHMKIT_API int shmkit_chan_peers(struct shmkit_chan *ch);
 
 /*
  * Wait until the other side has someone attached (a producer: the
  * consumer; a consumer: at least one producer), sleeping on a futex, not
- * polling. Returns shmkit_chan_peers() once it is not 0; -EAGAIN
- * (timeout_ns 0) or -ETIMEDOUT if nobody came; -EINVAL, -ECHILD.
+ * polling. Returns shmkit_chan_peers() once it is not 0 (a count, or its
+ * error); -EAGAIN (timeout_ns 0) or -ETIMEDOUT if nobody came; -EINVAL,
+ * -ECHILD.
  */
 SHMKIT_API int shmkit_chan_wait_peer(struct shmkit_chan *ch,
 				     int64_t timeout_ns);
 
-/* Geometry and counters of an open channel (what `shmkit stat` shows). */
+/* Geometry and counters of an open channel (what `shmkit stat` shows).
+ * 0, or -EINVAL (info->sz too small), -ECHILD, or shmkit_chan_peers()'s
+ * error; *info is then left as it was. */
 struct shmkit_chan_info {
 	size_t sz; /* = sizeof(struct shmkit_chan_info), set by the caller */
 	uint64_t capacity_bytes; /* per lane */

@@ -166,6 +166,7 @@ struct bench_res {
 	int nrounds;
 	double round_rate[BENCH_MAX_ROUNDS];
 	uint64_t round_p50[BENCH_MAX_ROUNDS];
+	uint64_t round_count[BENCH_MAX_ROUNDS];
 };
 
 struct bench_shm; /* shared by the two workers of a job */

@@ -147,11 +147,28 @@ static void def_target(struct bench_target *t, const char *name,
 	t->measured = NAN;
 }
 
-/* Enough samples in x for a ratio to mean something (a run whose machine
- * stalled for the whole measurement has one or two). */
+/* Enough samples in x, and in each of its rounds, for a ratio to mean
+ * something (a run whose machine stalled for the whole measurement, or
+ * a round, has one or two; and a ratio is taken round by round). */
 static int enough(const struct bench_res *x, uint64_t min)
 {
-	return res_ok(x) && x->count >= min;
+	if (!res_ok(x) || x->count < min)
+		return 0;
+	for (int k = 0; k < x->nrounds; k++)
+		if (x->round_count[k] < min)
+			return 0;
+	return 1;
+}
+
+/* The fewest samples in a round of x (its count if not in rounds). */
+static uint64_t fewest(const struct bench_res *x)
+{
+	uint64_t m = x->count;
+
+	for (int k = 0; k < x->nrounds; k++)
+		if (x->round_count[k] < m)
+			m = x->round_count[k];
+	return m;
 }
 
 static const struct bench_res *res_of(struct bench_run *r, const char *name,
@@ -174,10 +191,11 @@ static void target_ratio(struct bench_run *r, struct bench_target *t,
 		return;
 	if (!enough(x, min) || !enough(y, min)) {
 		snprintf(t->note, sizeof(t->note),
-			 "too few samples (%s %llu, %s %llu): the machine "
+			 "too few samples (%s %llu, %s %llu%s): the machine "
 			 "stalled; run again",
-			 a, (unsigned long long)x->count, b,
-			 (unsigned long long)y->count);
+			 a, (unsigned long long)fewest(x), b,
+			 (unsigned long long)fewest(y),
+			 x->nrounds > 1 ? " in a round" : "");
 		return;
 	}
 	if (what < 0) {
@@ -189,7 +207,8 @@ static void target_ratio(struct bench_run *r, struct bench_target *t,
 	} else {
 		t->measured = paired(x, y, 0, 0);
 	}
-	if (x->nrounds > 1 && y->nrounds == x->nrounds) {
+	if (isfinite(t->measured) && x->nrounds > 1 &&
+	    y->nrounds == x->nrounds) {
 		size_t len = strlen(t->note);
 
 		snprintf(t->note + len, sizeof(t->note) - len,
@@ -454,8 +473,8 @@ static void table_pingpong(struct bench_run *r, FILE *f)
 	}
 	cli_table_print(t, f, 1);
 	fprintf(f,
-		"  percentiles from a histogram of every round trip; each "
-		"includes one clock\n  read (%.0f ns). VS_FLOOR: median / the "
+		"  percentiles from a histogram of a round's round trips; each "
+		"includes one\n  clock read (%.0f ns). VS_FLOOR: median / the "
 		"floor's median. VS_PIPE: the pipe's\n  median / this median "
 		"(how many times faster than a pipe).\n",
 		r->timer_ns);

@@ -287,6 +287,10 @@ static void merge_rounds(struct bench_res *out, const struct bench_res *rd,
 	for (int k = 1; k < n; k++) {
 		const struct bench_res *x = &rd[k];
 
+		if (x->nsamples && (!out->nsamples || x->min < out->min))
+			out->min = x->min;
+		if (x->max > out->max)
+			out->max = x->max;
 		out->sent += x->sent;
 		out->received += x->received;
 		out->verified += x->verified;
@@ -294,11 +298,14 @@ static void merge_rounds(struct bench_res *out, const struct bench_res *rd,
 		out->count += x->count;
 		out->secs += x->secs;
 		out->nsamples += x->nsamples;
-		if (x->max > out->max)
-			out->max = x->max;
-		if (x->nsamples && (!out->nsamples || x->min < out->min))
-			out->min = x->min;
-		out->pin_ok = out->pin_ok && x->pin_ok;
+		/* A round that did not run where asked shows where it ran. */
+		if (out->pin_ok && !x->pin_ok) {
+			out->pin_ok = 0;
+			memcpy(out->cpu_seen, x->cpu_seen,
+			       sizeof(out->cpu_seen));
+			memcpy(out->cpu_seen_end, x->cpu_seen_end,
+			       sizeof(out->cpu_seen_end));
+		}
 		if (out->ok && !x->ok) {
 			out->ok = 0;
 			memcpy(out->why, x->why, sizeof(out->why));
@@ -310,6 +317,7 @@ static void merge_rounds(struct bench_res *out, const struct bench_res *rd,
 	for (int k = 0; k < n; k++) {
 		out->round_rate[k] = rd[k].rate;
 		out->round_p50[k] = rd[k].p50;
+		out->round_count[k] = rd[k].count;
 		rate[k] = rd[k].rate;
 		bps[k] = rd[k].bytes_per_s;
 		v[0][k] = (double)rd[k].p50;
@@ -357,8 +365,10 @@ static void run_rounds(struct bench_run *r, struct progress *p, int what)
 						(is_memcpy(w) &&
 						 what != memcpy_stream(r))))
 				continue;
-			if (n[i] != k || (k > 0 && !rd[i][k - 1].ok))
+			if (n[i] != k || (k > 0 && !rd[i][k - 1].ok)) {
+				p->step++; /* failed before: not run again */
 				continue;
+			}
 			if (r->rounds > 1)
 				snprintf(prog, sizeof(prog),
 					 "%s, round %d of %d", label, k + 1,

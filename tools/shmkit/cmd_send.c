@@ -359,6 +359,8 @@ CLI_COMMAND(send)
 	if (cli_chan_attach(name, SHMKIT_CHAN_PRODUCER, &a, &ch) < 0)
 		return CLI_EXIT_FAIL;
 	rc = shmkit_chan_info(ch, &info);
+	if (rc < 0)
+		cli_err("send to '%s': %s", name, shmkit_strerror(rc));
 	while (rc == 0) {
 		void *w;
 		ssize_t n;
