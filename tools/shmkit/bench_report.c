@@ -711,12 +711,13 @@ void bench_print_table(struct bench_run *r, FILE *f)
 	fprintf(f, "placement: %s; load average %.2f at the start\n", pl,
 		r->load_avg);
 	fprintf(f,
-		"%s run: %.2f s per measurement, %.1f s in all; every "
-		"figure is from this run\n",
+		"%s run: %.2f s per measurement (ping-pong and streams in %d "
+		"interleaved round%s), %.1f s in all; every figure is from "
+		"this run\n",
 		r->tiny	   ? "tiny"
 		: r->quick ? "quick"
 			   : "full",
-		r->dur_s, r->elapsed_s);
+		r->dur_s, r->rounds, r->rounds > 1 ? "s" : "", r->elapsed_s);
 	table_pingpong(r, f);
 	table_stream(r, f);
 	table_wake(r, f);
