@@ -301,6 +301,12 @@ assert j["ok"] is False
 ' "$T/out" || fail "damaged messages in the JSON: $(cat "$T/out")"
 fi
 
+# Messages over 256 bytes are checked at 16 sampled words: a damaged one is
+# caught there too.
+run 1 bench --tiny --only chan --size 4K --corrupt 2
+has "$T/out" 'chan pingpong: verification, A to B: message 2: wrong bytes at offset' \
+	"a damaged sampled word"
+
 # ---- plot -------------------------------------------------------------------------
 run 0 bench --tiny --only floor,pipe,memcpy --plot "$T/p.png"
 [ -s "$T/p.dat" ] || fail "--plot wrote no data file"
