@@ -2219,9 +2219,12 @@ static uint32_t peer_claims(const struct shmkit_chan *ch)
  * sees the waiter's announcement after its own. A peer that died leaves
  * its state word as it was, so the claims count, not the state, says
  * "someone new came"; the caller asks the kernel after every slice.
+ * Returns 1 if it came back before the slice was up (the claims moved,
+ * or a wake-up), 0 if it slept the slice out.
  */
-static void peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
+static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 {
+	int early = 1;
 	uint32_t s;
 
 	if (ch->role == SHMKIT_CHAN_PRODUCER) {
@@ -2234,9 +2237,10 @@ static void peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 		/* Pairs with the release fetch_add in wake_tx(). */
 		s = load_acquire(&l->tx_seq);
 		if (peer_claims(ch) == seen)
-			shmkit__futex_wait(&l->tx_seq, s, slice);
+			early = shmkit__futex_wait(&l->tx_seq, s, slice) !=
+				-ETIMEDOUT;
 		store_relaxed(&l->tx_sleep, 0);
-		return;
+		return early;
 	}
 	atomic_fetch_add_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
@@ -2246,14 +2250,21 @@ static void peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 	/* Pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&ch->hdr->rx_seq);
 	if (peer_claims(ch) == seen)
-		shmkit__futex_wait(&ch->hdr->rx_seq, s, slice);
+		early = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) !=
+			-ETIMEDOUT;
 	atomic_fetch_sub_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
+	return early;
 }
+
+/* A wait_peer() woken twice in a row without a peer to show for it looks
+ * again only this often (see there). */
+#define PEER_NAP_NS 1000000ull
 
 int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 {
 	uint64_t deadline = 0, slice;
+	unsigned fruitless = 0;
 	uint32_t seen;
 	int n;
 
@@ -2271,7 +2282,21 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		slice = shmkit__chan_slice(deadline);
 		if (!slice)
 			return -ETIMEDOUT;
-		peer_sleep(ch, seen, slice);
+		/*
+		 * Woken early twice in a row and still nobody there: peers
+		 * that come and go faster than we look, or a writer that
+		 * keeps bumping the words we watch. Either would keep us
+		 * looping; nap instead, so that the CPU we use stays bounded
+		 * whatever the other side does. A peer that stays is seen
+		 * within a nap.
+		 */
+		if (fruitless >= 2) {
+			shmkit__sleep_ns(slice < PEER_NAP_NS ? slice
+							     : PEER_NAP_NS);
+			fruitless = 1;
+			continue;
+		}
+		fruitless = peer_sleep(ch, seen, slice) ? fruitless + 1 : 0;
 	}
 }
 

@@ -6,17 +6,29 @@
  * sleeps meanwhile (its CPU time stays a small part of the wait, where a
  * polling loop would burn it). Nobody coming gives -ETIMEDOUT after the
  * timeout, -EAGAIN with timeout 0; a peer that died before (its state word
- * still says attached) must not make the waiter spin.
+ * still says attached) must not make the waiter spin, and neither must a
+ * hostile process that keeps bumping the claim count the waiter watches.
  */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "th_chan.h"
 
+#include "layout.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <shmkit.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define LATE_MS 150
@@ -187,6 +199,76 @@ static void nobody_comes(enum shmkit_chan_role me)
 	name[0] = '\0';
 }
 
+/*
+ * A process with write access keeps incrementing the claim count that the
+ * waiter compares and waking the futex word it sleeps on, as a stream of
+ * peers that never stay would. Each bump ends the waiter's sleep early; it
+ * must still time out, having used little CPU, not loop for the whole
+ * timeout.
+ */
+static void counts_bumped(enum shmkit_chan_role me)
+{
+	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
+	struct shmkit_chan *ch;
+	char *name = made[0], path[4096];
+	uint64_t t0, c0, wall, cpu, lanes;
+	unsigned char *p;
+	struct stat st;
+	pid_t pid;
+	int fd;
+
+	th_name(name, sizeof(made[0]), "bumped");
+	ASSERT_OK(shmkit_chan_create(name, &o, me, &ch));
+	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), name);
+	fd = open(path, O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(fstat(fd, &st));
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	close(fd);
+	/* The channel header is at the start of the data area; its word at
+	 * 0x28 is the offset of lane 0 from there. */
+	memcpy(&lanes, p + SHMKIT_HDR_SIZE + 0x28, 8);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		unsigned char *h = p + SHMKIT_HDR_SIZE, *l = h + lanes;
+		int prod = me == SHMKIT_CHAN_PRODUCER;
+		/* What the waiter compares, and the futex word it sleeps on:
+		 * the consumer's claims and lane 0's tx_seq for a producer;
+		 * lane 0's claims and the header's rx_seq for a consumer. */
+		_Atomic uint32_t *claims =
+			(_Atomic uint32_t *)(void *)(prod ? h + 0x84
+							  : l + 0x84);
+		_Atomic uint32_t *seq =
+			(_Atomic uint32_t *)(void *)(prod ? l + 0x48
+							  : h + 0x40);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;) {
+			atomic_fetch_add_explicit(claims, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(seq, 1, memory_order_relaxed);
+			syscall(SYS_futex, (uint32_t *)seq, FUTEX_WAKE,
+				INT32_MAX, NULL, NULL, 0);
+		}
+	}
+	t0 = th_now_ns();
+	c0 = cpu_ns();
+	ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
+	wall = th_now_ns() - t0;
+	cpu = cpu_ns() - c0;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ASSERT_GE(wall, 300000000ull);
+	ASSERT_LT(cpu, wall / 10);
+	munmap(p, (size_t)st.st_size);
+	shmkit_chan_close(ch);
+	ASSERT_OK(shmkit_chan_unlink(name));
+	name[0] = '\0';
+}
+
 static int test(void)
 {
 	atexit(cleanup);
@@ -195,6 +277,8 @@ static int test(void)
 	waits_for_late_peer(SHMKIT_CHAN_CONSUMER);
 	nobody_comes(SHMKIT_CHAN_PRODUCER);
 	nobody_comes(SHMKIT_CHAN_CONSUMER);
+	counts_bumped(SHMKIT_CHAN_PRODUCER);
+	counts_bumped(SHMKIT_CHAN_CONSUMER);
 	return 0;
 }
 
