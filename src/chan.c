@@ -52,6 +52,11 @@
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
 #define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
+/* A waiter woken early twice in a row with nothing to show for it (peers
+ * that do not stay, or a process that keeps bumping the words it watches
+ * and waking it) looks again only this often: its CPU, and the barriers a
+ * consumer pays before each sleep, stay bounded whatever the others do. */
+#define NAP_NS 1000000ull
 
 /* Fork generation: a handle is usable only in the process that made it. */
 static atomic_uint fork_gen;
@@ -1849,6 +1854,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 {
 	struct spin sp = {0, 0};
 	uint64_t now, slice, budget = ch->spin_ns;
+	unsigned fruitless = 0;
 	int32_t me;
 	int rc, skip, yielded = 0;
 
@@ -1954,8 +1960,18 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 			return -ETIMEDOUT;
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
-		if (shmkit__chan_sleep_rx(ch, slice))
+		if (fruitless >= 2) {
+			/* Woken early twice in a row, and nothing came: see
+			 * NAP_NS. */
+			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);
+			fruitless = 1;
+		} else if (shmkit__chan_sleep_rx(ch, slice)) {
 			return 0; /* found without sleeping */
+		} else {
+			fruitless = shmkit__now_ns() - now < slice
+					    ? fruitless + 1
+					    : 0;
+		}
 		if (cons_any(ch)) {
 			/* Slept, and a message came: learn from it. */
 			spin_learn(ch, shmkit__now_ns() - sp.start);
@@ -2257,10 +2273,6 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 	return early;
 }
 
-/* A wait_peer() woken twice in a row without a peer to show for it looks
- * again only this often (see there). */
-#define PEER_NAP_NS 1000000ull
-
 int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 {
 	uint64_t deadline = 0, slice;
@@ -2291,8 +2303,7 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * within a nap.
 		 */
 		if (fruitless >= 2) {
-			shmkit__sleep_ns(slice < PEER_NAP_NS ? slice
-							     : PEER_NAP_NS);
+			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);
 			fruitless = 1;
 			continue;
 		}

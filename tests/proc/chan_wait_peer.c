@@ -204,12 +204,14 @@ static void nobody_comes(enum shmkit_chan_role me)
  * waiter compares and waking the futex word it sleeps on, as a stream of
  * peers that never stay would. Each bump ends the waiter's sleep early; it
  * must still time out, having used little CPU, not loop for the whole
- * timeout.
+ * timeout. The same for a consumer in recv (recv 1), whose producer is
+ * attached and sends nothing.
  */
-static void counts_bumped(enum shmkit_chan_role me)
+static void counts_bumped(enum shmkit_chan_role me, int recv)
 {
 	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
-	struct shmkit_chan *ch;
+	struct shmkit_chan *ch, *sender = NULL;
+	char buf[64];
 	char *name = made[0], path[4096];
 	uint64_t t0, c0, wall, cpu, lanes;
 	unsigned char *p;
@@ -219,6 +221,10 @@ static void counts_bumped(enum shmkit_chan_role me)
 
 	th_name(name, sizeof(made[0]), "bumped");
 	ASSERT_OK(shmkit_chan_create(name, &o, me, &ch));
+	/* recv: a live producer, so that the wait is not end of stream. */
+	if (recv)
+		ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL,
+					   &sender));
 	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), name);
 	fd = open(path, O_RDWR);
 	ASSERT_GE(fd, 0);
@@ -256,7 +262,12 @@ static void counts_bumped(enum shmkit_chan_role me)
 	}
 	t0 = th_now_ns();
 	c0 = cpu_ns();
-	ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
+	if (recv)
+		ASSERT_ERR(shmkit_chan_recv(ch, buf, sizeof(buf), NULL,
+					    300000000),
+			   ETIMEDOUT);
+	else
+		ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
 	wall = th_now_ns() - t0;
 	cpu = cpu_ns() - c0;
 	kill(pid, SIGKILL);
@@ -264,6 +275,7 @@ static void counts_bumped(enum shmkit_chan_role me)
 	ASSERT_GE(wall, 300000000ull);
 	ASSERT_LT(cpu, wall / 10);
 	munmap(p, (size_t)st.st_size);
+	shmkit_chan_close(sender);
 	shmkit_chan_close(ch);
 	ASSERT_OK(shmkit_chan_unlink(name));
 	name[0] = '\0';
@@ -277,8 +289,9 @@ static int test(void)
 	waits_for_late_peer(SHMKIT_CHAN_CONSUMER);
 	nobody_comes(SHMKIT_CHAN_PRODUCER);
 	nobody_comes(SHMKIT_CHAN_CONSUMER);
-	counts_bumped(SHMKIT_CHAN_PRODUCER);
-	counts_bumped(SHMKIT_CHAN_CONSUMER);
+	counts_bumped(SHMKIT_CHAN_PRODUCER, 0);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, 0);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, 1);
 	return 0;
 }
 
