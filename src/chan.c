@@ -52,10 +52,14 @@
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
 #define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
-/* A waiter woken early twice in a row with nothing to show for it (peers
- * that do not stay, or a process that keeps bumping the words it watches
- * and waking it) looks again only this often: its CPU, and the barriers a
- * consumer pays before each sleep, stay bounded whatever the others do. */
+/* A waiter woken twice in a row within this time of going to sleep, with
+ * nothing to show for it (peers that do not stay, or a process that keeps
+ * bumping the words it watches and waking it), naps this long before it
+ * looks again: its CPU, and the barrier a consumer pays before each sleep,
+ * stay bounded whatever the others do. A wake-up that comes later, or a
+ * sleep that runs out (even a short one), starts the count again. Bounds
+ * wait_peer() and the receive calls; select, the readiness helper and a
+ * producer waiting for room are not bounded so. */
 #define NAP_NS 1000000ull
 
 /* Fork generation: a handle is usable only in the process that made it. */
@@ -1816,9 +1820,10 @@ static int cons_end(struct shmkit_chan *ch)
  * lane not marked CLOSED counts as alive; only a dead producer, whose
  * death the slice bounds, is left to the liveness probe). Returns 1 if a
  * message may be there, 0 after sleeping or at end of stream (which the
- * caller's next cons_end() reports).
+ * caller's next cons_end() reports); *woken is 1 if the sleep ended
+ * before its time (a wake-up, or the word moved), 0 otherwise.
  */
-int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
+int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns, int *woken)
 {
 	struct shmkit_chan_hdr *h = ch->hdr;
 	struct shmkit__death d;
@@ -1837,9 +1842,10 @@ int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns)
 		 * store (see shmkit__chan_eos()). */
 		end = shmkit__chan_eos(ch, &ch->cl[0].head, sizeof(ch->cl[0]),
 				       0, &d) != 0;
+	*woken = 0;
 	if (!any && !end) {
 		SHMKIT_CRASH_POINT("chan.recv.sleep");
-		shmkit__futex_wait(&h->rx_seq, s, slice_ns);
+		*woken = shmkit__futex_wait(&h->rx_seq, s, slice_ns) == 0;
 	}
 	atomic_fetch_sub_explicit(&h->rx_sleepers, 1, memory_order_relaxed);
 	return any;
@@ -1856,7 +1862,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 	uint64_t now, slice, budget = ch->spin_ns;
 	unsigned fruitless = 0;
 	int32_t me;
-	int rc, skip, yielded = 0;
+	int rc, skip, woken, yielded = 0;
 
 	if (timeout_ns == 0) {
 		/* Everything handed out is confirmed by now; a lane found
@@ -1961,14 +1967,14 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
 		if (fruitless >= 2) {
-			/* Woken early twice in a row, and nothing came: see
-			 * NAP_NS. */
+			/* Woken twice in a row within NAP_NS of going to
+			 * sleep, and nothing came: see NAP_NS. */
 			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);
 			fruitless = 1;
-		} else if (shmkit__chan_sleep_rx(ch, slice)) {
+		} else if (shmkit__chan_sleep_rx(ch, slice, &woken)) {
 			return 0; /* found without sleeping */
 		} else {
-			fruitless = shmkit__now_ns() - now < slice
+			fruitless = woken && shmkit__now_ns() - now < NAP_NS
 					    ? fruitless + 1
 					    : 0;
 		}
@@ -2235,11 +2241,13 @@ static uint32_t peer_claims(const struct shmkit_chan *ch)
  * sees the waiter's announcement after its own. A peer that died leaves
  * its state word as it was, so the claims count, not the state, says
  * "someone new came"; the caller asks the kernel after every slice.
- * Returns 1 if it came back before the slice was up (the claims moved,
- * or a wake-up), 0 if it slept the slice out.
+ * Returns 1 if it came back within NAP_NS (the claims had moved, or a
+ * wake-up came that soon), 0 otherwise (the slice ran out, a signal, a
+ * later wake-up).
  */
 static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 {
+	uint64_t t0 = shmkit__now_ns();
 	int early = 1;
 	uint32_t s;
 
@@ -2253,8 +2261,8 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 		/* Pairs with the release fetch_add in wake_tx(). */
 		s = load_acquire(&l->tx_seq);
 		if (peer_claims(ch) == seen)
-			early = shmkit__futex_wait(&l->tx_seq, s, slice) !=
-				-ETIMEDOUT;
+			early = shmkit__futex_wait(&l->tx_seq, s, slice) == 0 &&
+				shmkit__now_ns() - t0 < NAP_NS;
 		store_relaxed(&l->tx_sleep, 0);
 		return early;
 	}
@@ -2266,8 +2274,8 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 	/* Pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&ch->hdr->rx_seq);
 	if (peer_claims(ch) == seen)
-		early = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) !=
-			-ETIMEDOUT;
+		early = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) == 0 &&
+			shmkit__now_ns() - t0 < NAP_NS;
 	atomic_fetch_sub_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
 	return early;
@@ -2295,12 +2303,12 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		if (!slice)
 			return -ETIMEDOUT;
 		/*
-		 * Woken early twice in a row and still nobody there: peers
-		 * that come and go faster than we look, or a writer that
-		 * keeps bumping the words we watch. Either would keep us
-		 * looping; nap instead, so that the CPU we use stays bounded
-		 * whatever the other side does. A peer that stays is seen
-		 * within a nap.
+		 * Woken twice in a row within NAP_NS and still nobody
+		 * there: peers that come and go faster than we look, or a
+		 * writer that keeps bumping the words we watch. Either would
+		 * keep us looping; nap instead, so that the CPU we use stays
+		 * bounded whatever the other side does. A peer that stays
+		 * is seen within a nap.
 		 */
 		if (fruitless >= 2) {
 			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);

@@ -308,7 +308,8 @@ int shmkit__chan_ready(struct shmkit_chan *ch);
 uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
 				 uint64_t slice_ns);
 /* One announced sleep on rx_seq; 1 if something was there instead. */
-int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns);
+int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns,
+			  int *woken);
 /* Readiness descriptor (chan_wait.c): re-arm after -EAGAIN; stop. */
 void shmkit__chan_fd_rearm(struct shmkit_chan *ch);
 /* Consumer: restore every shared head to what it last published. */

@@ -216,7 +216,7 @@ static void counts_bumped(enum shmkit_chan_role me, int recv)
 	uint64_t t0, c0, wall, cpu, lanes;
 	unsigned char *p;
 	struct stat st;
-	pid_t pid;
+	pid_t pid, parent;
 	int fd;
 
 	th_name(name, sizeof(made[0]), "bumped");
@@ -236,6 +236,7 @@ static void counts_bumped(enum shmkit_chan_role me, int recv)
 	/* The channel header is at the start of the data area; its word at
 	 * 0x28 is the offset of lane 0 from there. */
 	memcpy(&lanes, p + SHMKIT_HDR_SIZE + 0x28, 8);
+	parent = getpid();
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
@@ -252,6 +253,8 @@ static void counts_bumped(enum shmkit_chan_role me, int recv)
 							  : h + 0x40);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0); /* the parent died before the prctl */
 		for (;;) {
 			atomic_fetch_add_explicit(claims, 1,
 						  memory_order_relaxed);

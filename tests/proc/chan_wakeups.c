@@ -42,6 +42,7 @@ static void eos_window(void)
 	struct shmkit_chan *c, *p;
 	char name[64], buf[64];
 	uint64_t t0, dt;
+	int woken = -1;
 
 	th_name(name, sizeof(name), "eoswin");
 	ASSERT_OK(shmkit_chan_create(name, &o, SHMKIT_CHAN_CONSUMER, &c));
@@ -55,9 +56,10 @@ static void eos_window(void)
 	shmkit_chan_close(p);
 	/* ...and the consumer's sleep (2 s slice) must end at once. */
 	t0 = th_now_ns();
-	ASSERT_EQ(shmkit__chan_sleep_rx(c, 2000 * MS), 0);
+	ASSERT_EQ(shmkit__chan_sleep_rx(c, 2000 * MS, &woken), 0);
 	dt = th_now_ns() - t0;
 	ASSERT_LT(dt, 200 * MS);
+	ASSERT_EQ(woken, 0); /* the end of stream, seen without sleeping */
 	ASSERT_ERR(shmkit_chan_recv(c, buf, sizeof(buf), NULL, 0), EPIPE);
 	shmkit_chan_close(c);
 	shmkit_chan_unlink(name);
