@@ -52,15 +52,6 @@
 #define SLICE_NS 25000000ull
 #define LIVE_NS 10000000ull
 #define LIVE_TRY_NS 1000000ull /* rate of checks by non-blocking calls */
-/* A waiter woken twice in a row within this time of going to sleep, with
- * nothing to show for it (peers that do not stay, or a process that keeps
- * bumping the words it watches and waking it), naps this long before it
- * looks again: its CPU, and the barrier a consumer pays before each sleep,
- * stay bounded whatever the others do. A wake-up that comes later, or a
- * sleep that runs out (even a short one), starts the count again. Bounds
- * wait_peer() and the receive calls; select, the readiness helper and a
- * producer waiting for room are not bounded so. */
-#define NAP_NS 1000000ull
 
 /* Fork generation: a handle is usable only in the process that made it. */
 static atomic_uint fork_gen;
@@ -1246,7 +1237,7 @@ static inline void spin_learn(struct shmkit_chan *ch, uint64_t waited)
  * Returns 0 when there may be room, or an error.
  */
 static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
-		     uint64_t *since)
+		     uint64_t *since, unsigned *fruitless)
 {
 	struct shmkit_chan_lane *l = ch->pl;
 	struct spin sp = {0, 0};
@@ -1289,6 +1280,13 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 	slice = shmkit__chan_slice(deadline);
 	if (!slice)
 		return -ETIMEDOUT;
+	if (*fruitless >= 2) {
+		/* See SHMKIT__NAP_NS. */
+		shmkit__sleep_ns(slice < SHMKIT__NAP_NS ? slice
+							: SHMKIT__NAP_NS);
+		*fruitless = 1;
+		return 0;
+	}
 	store_relaxed(&l->tx_sleep, 1);
 	/* Orders the tx_sleep store before the head load in prod_room();
 	 * pairs with the fence in cons_txcheck(). */
@@ -1297,8 +1295,15 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 	s = load_acquire(&l->tx_seq);
 	r = prod_room(ch, ch->tail, need, &pos);
 	if (r == -EAGAIN) {
+		uint64_t h0 = ch->head, t0 = shmkit__now_ns();
+		int woken;
+
 		SHMKIT_CRASH_POINT("chan.send.sleep");
-		shmkit__futex_wait(&l->tx_seq, s, slice);
+		woken = shmkit__futex_wait(&l->tx_seq, s, slice) == 0;
+		/* Fruitless: woken, and the consumer's head did not move. */
+		*fruitless = shmkit__fruitless(
+			*fruitless, woken && load_relaxed(&l->head) == h0, t0,
+			shmkit__now_ns());
 	}
 	store_relaxed(&l->tx_sleep, 0);
 	return r < 0 && r != -EAGAIN ? (int)r : 0;
@@ -1310,6 +1315,7 @@ prod_acquire_slow(struct shmkit_chan *ch, uint64_t need, uint64_t *pos,
 		  int64_t timeout_ns)
 {
 	uint64_t deadline, since = 0; /* when the first failed spin began */
+	unsigned fruitless = 0;
 	int64_t r;
 	int rc;
 
@@ -1326,7 +1332,7 @@ prod_acquire_slow(struct shmkit_chan *ch, uint64_t need, uint64_t *pos,
 	}
 	deadline = shmkit__chan_deadline(timeout_ns);
 	for (;;) {
-		rc = prod_wait(ch, need, deadline, &since);
+		rc = prod_wait(ch, need, deadline, &since, &fruitless);
 		if (rc < 0)
 			return rc;
 		r = prod_room(ch, ch->tail, need, pos);
@@ -1474,6 +1480,7 @@ int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
 {
 	uint64_t deadline = shmkit__chan_deadline(timeout_ns);
 	struct shmkit_chan_lane *l;
+	unsigned fruitless = 0;
 	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_PRODUCER);
 
 	if (rc < 0)
@@ -1500,12 +1507,26 @@ int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * delay small if it never calls again. */
 		if (slice > 1000000)
 			slice = 1000000;
+		if (fruitless >= 2) {
+			/* See SHMKIT__NAP_NS. */
+			shmkit__sleep_ns(slice);
+			fruitless = 1;
+			continue;
+		}
 		store_relaxed(&l->tx_sleep, 1);
 		/* Same handshake as prod_wait(). */
 		fence_seq_cst();
 		s = load_acquire(&l->tx_seq);
-		if (load_acquire(&l->head) != ch->tail)
-			shmkit__futex_wait(&l->tx_seq, s, slice);
+		if (load_acquire(&l->head) != ch->tail) {
+			uint64_t t0 = shmkit__now_ns();
+			int woken = shmkit__futex_wait(&l->tx_seq, s, slice) ==
+				    0;
+
+			/* Fruitless: woken, and head did not move. */
+			fruitless = shmkit__fruitless(
+				fruitless, woken && load_relaxed(&l->head) == h,
+				t0, shmkit__now_ns());
+		}
 		store_relaxed(&l->tx_sleep, 0);
 	}
 }
@@ -1967,16 +1988,17 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
 		if (fruitless >= 2) {
-			/* Woken twice in a row within NAP_NS of going to
-			 * sleep, and nothing came: see NAP_NS. */
-			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);
+			/* Woken twice in a row within SHMKIT__NAP_NS of going to
+			 * sleep, and nothing came: see SHMKIT__NAP_NS. */
+			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
+						 ? slice
+						 : SHMKIT__NAP_NS);
 			fruitless = 1;
 		} else if (shmkit__chan_sleep_rx(ch, slice, &woken)) {
 			return 0; /* found without sleeping */
 		} else {
-			fruitless = woken && shmkit__now_ns() - now < NAP_NS
-					    ? fruitless + 1
-					    : 0;
+			fruitless = shmkit__fruitless(fruitless, woken, now,
+						      shmkit__now_ns());
 		}
 		if (cons_any(ch)) {
 			/* Slept, and a message came: learn from it. */
@@ -2241,7 +2263,7 @@ static uint32_t peer_claims(const struct shmkit_chan *ch)
  * sees the waiter's announcement after its own. A peer that died leaves
  * its state word as it was, so the claims count, not the state, says
  * "someone new came"; the caller asks the kernel after every slice.
- * Returns 1 if it came back within NAP_NS (the claims had moved, or a
+ * Returns 1 if it came back within SHMKIT__NAP_NS (the claims had moved, or a
  * wake-up came that soon), 0 otherwise (the slice ran out, a signal, a
  * later wake-up).
  */
@@ -2262,7 +2284,7 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 		s = load_acquire(&l->tx_seq);
 		if (peer_claims(ch) == seen)
 			early = shmkit__futex_wait(&l->tx_seq, s, slice) == 0 &&
-				shmkit__now_ns() - t0 < NAP_NS;
+				shmkit__now_ns() - t0 < SHMKIT__NAP_NS;
 		store_relaxed(&l->tx_sleep, 0);
 		return early;
 	}
@@ -2275,7 +2297,7 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 	s = load_acquire(&ch->hdr->rx_seq);
 	if (peer_claims(ch) == seen)
 		early = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) == 0 &&
-			shmkit__now_ns() - t0 < NAP_NS;
+			shmkit__now_ns() - t0 < SHMKIT__NAP_NS;
 	atomic_fetch_sub_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
 	return early;
@@ -2303,7 +2325,7 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		if (!slice)
 			return -ETIMEDOUT;
 		/*
-		 * Woken twice in a row within NAP_NS and still nobody
+		 * Woken twice in a row within SHMKIT__NAP_NS and still nobody
 		 * there: peers that come and go faster than we look, or a
 		 * writer that keeps bumping the words we watch. Either would
 		 * keep us looping; nap instead, so that the CPU we use stays
@@ -2311,7 +2333,9 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * is seen within a nap.
 		 */
 		if (fruitless >= 2) {
-			shmkit__sleep_ns(slice < NAP_NS ? slice : NAP_NS);
+			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
+						 ? slice
+						 : SHMKIT__NAP_NS);
 			fruitless = 1;
 			continue;
 		}

@@ -307,6 +307,25 @@ int shmkit__chan_ready(struct shmkit_chan *ch);
  */
 uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
 				 uint64_t slice_ns);
+/*
+ * A waiter woken twice in a row, each time within this long of going to
+ * sleep, with nothing to show for it (peers that do not stay, or a process
+ * that keeps bumping the words it watches and waking it), naps this long
+ * before it looks again: its CPU, and the barrier a consumer pays before
+ * each sleep, stay bounded whatever the others do. A wake-up that comes
+ * later, or a sleep that runs out (even a short one), starts the count
+ * again. A producer counts a wake-up as fruitless only if the consumer's
+ * head did not move (a consumer that frees too little still wakes it).
+ * Bounds every wait: wait_peer(), the receive calls, select, the
+ * readiness helper, a producer waiting for room and flush.
+ */
+#define SHMKIT__NAP_NS 1000000ull
+/* After a sleep that began at t0: the next fruitless count. */
+static inline unsigned shmkit__fruitless(unsigned n, int woken, uint64_t t0,
+					 uint64_t now)
+{
+	return woken && now - t0 < SHMKIT__NAP_NS ? n + 1 : 0;
+}
 /* One announced sleep on rx_seq; 1 if something was there instead. */
 int shmkit__chan_sleep_rx(struct shmkit_chan *ch, uint64_t slice_ns,
 			  int *woken);

@@ -57,9 +57,9 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 {
 	_Atomic uint32_t *words[SHMKIT_CHAN_MAX_LANES];
 	uint32_t vals[SHMKIT_CHAN_MAX_LANES];
-	uint64_t deadline, mask, spins = 0, start;
-	unsigned rr = 0;
-	int rc, fallback;
+	uint64_t deadline, mask, spins = 0, start, t0;
+	unsigned rr = 0, fruitless = 0;
+	int rc, fallback, woken;
 
 	if (ready)
 		*ready = 0;
@@ -93,6 +93,14 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			return -ETIMEDOUT;
 		if (slice > HELPER_LIVE_NS)
 			slice = HELPER_LIVE_NS;
+		if (fruitless >= 2) {
+			/* See SHMKIT__NAP_NS (chan.h). */
+			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
+						 ? slice
+						 : SHMKIT__NAP_NS);
+			fruitless = 1;
+			continue;
+		}
 		/*
 		 * Announce in every channel, then one fence, then read each
 		 * sequence word and re-check each channel (messages and
@@ -117,6 +125,8 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 						     sizeof(chans[i]->cl[0])))
 				<< i;
 		fallback = !load_relaxed(&have_waitv);
+		woken = 0;
+		t0 = shmkit__now_ns();
 		if (!mask && !fallback) {
 			int e = shmkit__futex_waitv(words, vals, n,
 						    shmkit__now_ns() + slice);
@@ -127,17 +137,22 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			if (e == -ENOSYS || e == -EPERM || e == -EACCES)
 				store_relaxed(&have_waitv, 0);
 			fallback = e < 0;
+			/* 0 also after the slice: woken if well before. */
+			woken = e == 0 && shmkit__now_ns() - t0 < slice / 2;
 		}
 		if (!mask && fallback) {
 			/* Old kernel, or futex_waitv refused (seccomp):
 			 * short sleeps on each word in turn. */
 			unsigned i = rr++ % n;
 
-			shmkit__futex_wait(words[i], vals[i],
-					   slice < FALLBACK_SLICE_NS
-						   ? slice
-						   : FALLBACK_SLICE_NS);
+			woken = shmkit__futex_wait(
+					words[i], vals[i],
+					slice < FALLBACK_SLICE_NS
+						? slice
+						: FALLBACK_SLICE_NS) == 0;
 		}
+		fruitless = shmkit__fruitless(fruitless, !mask && woken, t0,
+					      shmkit__now_ns());
 		for (unsigned i = 0; i < n; i++)
 			atomic_fetch_sub_explicit(&chans[i]->hdr->rx_sleepers,
 						  1, memory_order_relaxed);
@@ -189,10 +204,11 @@ static void *helper_main(void *arg)
 {
 	struct shmkit_chan *ch = arg;
 	struct shmkit_chan_hdr *h = ch->hdr;
-	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now, slice;
+	uint64_t heads[SHMKIT_CHAN_MAX_LANES], live_next = 0, now, slice, t0;
 	struct shmkit__death d;
+	unsigned fruitless = 0;
 	uint32_t s;
-	int ready;
+	int ready, woken;
 
 	while (!load_acquire(&ch->fd_stop)) {
 		/* Pairs with the release store in shmkit__chan_fd_rearm(). */
@@ -223,8 +239,16 @@ static void *helper_main(void *arg)
 			store_relaxed(&ch->fd_armed, 0);
 		}
 		pthread_mutex_unlock(&ch->fd_lock);
-		if (ready)
+		if (ready) {
+			fruitless = 0;
 			continue;
+		}
+		if (fruitless >= 2) {
+			/* See SHMKIT__NAP_NS (chan.h). */
+			shmkit__sleep_ns(SHMKIT__NAP_NS);
+			fruitless = 1;
+			continue;
+		}
 		atomic_fetch_add_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
 		/* The waiter half of the handshake in chan.c: pairs with P2
@@ -234,10 +258,14 @@ static void *helper_main(void *arg)
 			live_next > now ? live_next - now : HELPER_LIVE_NS);
 		s = load_acquire(&h->rx_seq);
 		/* helper_any() filled heads[] when it found nothing. */
+		woken = 0;
+		t0 = shmkit__now_ns();
 		if (!helper_any(ch, heads) &&
 		    !eos_known(ch, heads, sizeof(heads[0])) &&
 		    !load_acquire(&ch->fd_stop))
-			shmkit__futex_wait(&h->rx_seq, s, slice);
+			woken = shmkit__futex_wait(&h->rx_seq, s, slice) == 0;
+		fruitless = shmkit__fruitless(fruitless, woken, t0,
+					      shmkit__now_ns());
 		atomic_fetch_sub_explicit(&h->rx_sleepers, 1,
 					  memory_order_relaxed);
 	}

@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <shmkit.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -199,19 +200,40 @@ static void nobody_comes(enum shmkit_chan_role me)
 	name[0] = '\0';
 }
 
+/* The waits that a hostile waker must not keep looping. */
+enum bumped {
+	B_WAIT_PEER, /* either role, nobody attached */
+	B_RECV,	     /* consumer, its producer attached and silent */
+	B_SELECT,    /* the same, through shmkit_chan_select() */
+	B_FD,	     /* the same, through the readiness descriptor */
+	B_SEND,	     /* producer, ring full, its consumer attached, idle */
+	B_FLUSH,     /* producer, a message unread, the same consumer */
+};
+
+static uint64_t process_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_utime.tv_sec * 1000000000ull +
+	       (uint64_t)ru.ru_utime.tv_usec * 1000ull +
+	       (uint64_t)ru.ru_stime.tv_sec * 1000000000ull +
+	       (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+}
+
 /*
- * A process with write access keeps incrementing the claim count that the
- * waiter compares and waking the futex word it sleeps on, as a stream of
- * peers that never stay would. Each bump ends the waiter's sleep early; it
- * must still time out, having used little CPU, not loop for the whole
- * timeout. The same for a consumer in recv (recv 1), whose producer is
- * attached and sends nothing.
+ * A process with write access keeps incrementing the claim count that a
+ * waiter compares and the futex word it sleeps on, and waking that word,
+ * as a stream of peers that never stay would. Each bump ends the waiter's
+ * sleep early; it must still time out, having used little CPU, not loop
+ * for the whole timeout. For the descriptor, the CPU is the process's
+ * (its helper thread's) while the caller sits in poll().
  */
-static void counts_bumped(enum shmkit_chan_role me, int recv)
+static void counts_bumped(enum shmkit_chan_role me, enum bumped what)
 {
 	struct shmkit_chan_opts o = th_chan_opts(4096, 64, 2);
-	struct shmkit_chan *ch, *sender = NULL;
-	char buf[64];
+	struct shmkit_chan *ch, *peer = NULL;
+	char buf[64] = {0};
 	char *name = made[0], path[4096];
 	uint64_t t0, c0, wall, cpu, lanes;
 	unsigned char *p;
@@ -221,10 +243,19 @@ static void counts_bumped(enum shmkit_chan_role me, int recv)
 
 	th_name(name, sizeof(made[0]), "bumped");
 	ASSERT_OK(shmkit_chan_create(name, &o, me, &ch));
-	/* recv: a live producer, so that the wait is not end of stream. */
-	if (recv)
-		ASSERT_OK(shmkit_chan_open(name, SHMKIT_CHAN_PRODUCER, NULL,
-					   &sender));
+	/* A live, silent peer: the wait is then not end of stream nor a
+	 * consumer gone. */
+	if (what != B_WAIT_PEER)
+		ASSERT_OK(shmkit_chan_open(name,
+					   me == SHMKIT_CHAN_PRODUCER
+						   ? SHMKIT_CHAN_CONSUMER
+						   : SHMKIT_CHAN_PRODUCER,
+					   NULL, &peer));
+	if (what == B_SEND)
+		while (shmkit_chan_send(ch, buf, sizeof(buf), 0) == 0)
+			;
+	if (what == B_FLUSH)
+		ASSERT_OK(shmkit_chan_send(ch, buf, sizeof(buf), 0));
 	snprintf(path, sizeof(path), "%s/%s", shmkit_shm_dir(), name);
 	fd = open(path, O_RDWR);
 	ASSERT_GE(fd, 0);
@@ -264,21 +295,44 @@ static void counts_bumped(enum shmkit_chan_role me, int recv)
 		}
 	}
 	t0 = th_now_ns();
-	c0 = cpu_ns();
-	if (recv)
+	c0 = what == B_FD ? process_cpu_ns() : cpu_ns();
+	switch (what) {
+	case B_WAIT_PEER:
+		ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
+		break;
+	case B_RECV:
 		ASSERT_ERR(shmkit_chan_recv(ch, buf, sizeof(buf), NULL,
 					    300000000),
 			   ETIMEDOUT);
-	else
-		ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
+		break;
+	case B_SELECT:
+		ASSERT_ERR(shmkit_chan_select(&ch, 1, NULL, 300000000),
+			   ETIMEDOUT);
+		break;
+	case B_FD: {
+		struct pollfd pfd = {.fd = shmkit_chan_fd(ch),
+				     .events = POLLIN};
+
+		ASSERT_GE(pfd.fd, 0);
+		ASSERT_EQ(poll(&pfd, 1, 300), 0);
+		break;
+	}
+	case B_SEND:
+		ASSERT_ERR(shmkit_chan_send(ch, buf, sizeof(buf), 300000000),
+			   ETIMEDOUT);
+		break;
+	case B_FLUSH:
+		ASSERT_ERR(shmkit_chan_flush(ch, 300000000), ETIMEDOUT);
+		break;
+	}
 	wall = th_now_ns() - t0;
-	cpu = cpu_ns() - c0;
+	cpu = (what == B_FD ? process_cpu_ns() : cpu_ns()) - c0;
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	ASSERT_GE(wall, 300000000ull);
 	ASSERT_LT(cpu, wall / 10);
 	munmap(p, (size_t)st.st_size);
-	shmkit_chan_close(sender);
+	shmkit_chan_close(peer);
 	shmkit_chan_close(ch);
 	ASSERT_OK(shmkit_chan_unlink(name));
 	name[0] = '\0';
@@ -292,9 +346,13 @@ static int test(void)
 	waits_for_late_peer(SHMKIT_CHAN_CONSUMER);
 	nobody_comes(SHMKIT_CHAN_PRODUCER);
 	nobody_comes(SHMKIT_CHAN_CONSUMER);
-	counts_bumped(SHMKIT_CHAN_PRODUCER, 0);
-	counts_bumped(SHMKIT_CHAN_CONSUMER, 0);
-	counts_bumped(SHMKIT_CHAN_CONSUMER, 1);
+	counts_bumped(SHMKIT_CHAN_PRODUCER, B_WAIT_PEER);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, B_WAIT_PEER);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, B_RECV);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, B_SELECT);
+	counts_bumped(SHMKIT_CHAN_CONSUMER, B_FD);
+	counts_bumped(SHMKIT_CHAN_PRODUCER, B_SEND);
+	counts_bumped(SHMKIT_CHAN_PRODUCER, B_FLUSH);
 	return 0;
 }
 
