@@ -315,9 +315,12 @@ uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
  * each sleep, stay bounded whatever the others do. A wake-up that comes
  * later, or a sleep that runs out (even a short one), starts the count
  * again. A producer counts a wake-up as fruitless only if the consumer's
- * head did not move (a consumer that frees too little still wakes it).
- * Bounds every wait: wait_peer(), the receive calls, select, the
- * readiness helper, a producer waiting for room and flush.
+ * head did not move (a consumer that frees too little still wakes it), so
+ * a writer that also moves head back and forth is not bounded there; it
+ * can corrupt the stream anyway. Bounds every wait: wait_peer(), the
+ * receive calls, select (for the whole set, so one noisy channel delays
+ * the others' messages by up to a nap), the readiness helper, a producer
+ * waiting for room and flush.
  */
 #define SHMKIT__NAP_NS 1000000ull
 /* After a sleep that began at t0: the next fruitless count. */

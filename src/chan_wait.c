@@ -133,12 +133,12 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 
 			/* Missing or refused for good: latch. Anything
 			 * else (a word's page gone, say) falls back for
-			 * this round only. */
+			 * this round only; the deadline and a signal are
+			 * not errors. */
 			if (e == -ENOSYS || e == -EPERM || e == -EACCES)
 				store_relaxed(&have_waitv, 0);
-			fallback = e < 0;
-			/* 0 also after the slice: woken if well before. */
-			woken = e == 0 && shmkit__now_ns() - t0 < slice / 2;
+			fallback = e < 0 && e != -ETIMEDOUT && e != -EINTR;
+			woken = e == 0;
 		}
 		if (!mask && fallback) {
 			/* Old kernel, or futex_waitv refused (seccomp):
@@ -244,8 +244,10 @@ static void *helper_main(void *arg)
 			continue;
 		}
 		if (fruitless >= 2) {
-			/* See SHMKIT__NAP_NS (chan.h). */
-			shmkit__sleep_ns(SHMKIT__NAP_NS);
+			/* See SHMKIT__NAP_NS (chan.h). On fd_armed, which is
+			 * ours alone and which a stop wakes: a close does not
+			 * wait out the nap. */
+			shmkit__futex_wait(&ch->fd_armed, 1, SHMKIT__NAP_NS);
 			fruitless = 1;
 			continue;
 		}

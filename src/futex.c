@@ -59,13 +59,14 @@ int shmkit__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals,
 		w[i].flags = FUTEX_32; /* no FUTEX_PRIVATE_FLAG: shared */
 		w[i].__reserved = 0;
 	}
-	if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) == 0)
+	/* Woken: the index of the word that was (not always 0). */
+	if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) >= 0)
 		return 0;
-	/* A word that changed, the deadline, a signal: all mean "look
-	 * again". Anything else (no such call, or one a seccomp filter
-	 * refuses, often with EPERM) returns at once every time, and the
-	 * caller must not take it for a wake-up and loop. */
-	if (errno == EAGAIN || errno == ETIMEDOUT || errno == EINTR)
+	/* A word that changed is a wake-up; the deadline and a signal say
+	 * so. Anything else (no such call, or one a seccomp filter refuses,
+	 * often with EPERM) returns at once every time, and the caller must
+	 * not take it for a wake-up and loop. */
+	if (errno == EAGAIN)
 		return 0;
 	return -errno;
 #else

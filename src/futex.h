@@ -23,10 +23,11 @@ int shmkit__futex_wake(_Atomic uint32_t *word, int n);
  * absolute CLOCK_MONOTONIC time abs_ns. The words may live in different
  * segments (different files), which one FUTEX_WAIT cannot span:
  * futex_waitv (Linux 5.16) can, with shared (non-private) entries.
- * Returns 0 (woken, changed, interrupted or timed out), -EINVAL (n too
- * large), -ENOSYS (no futex_waitv) or another negative errno the system
- * call gave (a seccomp filter may refuse it with -EPERM): on any error the
- * caller falls back to one word at a time.
+ * Returns 0 (woken, whichever word, or a word had changed), -ETIMEDOUT,
+ * -EINTR (a signal), -EINVAL (n too large), -ENOSYS (no futex_waitv) or
+ * another negative errno the system call gave (a seccomp filter may refuse
+ * it with -EPERM): on those errors the caller falls back to one word at a
+ * time.
  */
 int shmkit__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals,
 			unsigned n, uint64_t abs_ns);

@@ -210,6 +210,9 @@ enum bumped {
 	B_FLUSH,     /* producer, a message unread, the same consumer */
 };
 
+static const char *const bumped_name[] = {"wait_peer",	"recv", "select",
+					  "descriptor", "send", "flush"};
+
 static uint64_t process_cpu_ns(void)
 {
 	struct rusage ru;
@@ -329,6 +332,12 @@ static void counts_bumped(enum shmkit_chan_role me, enum bumped what)
 	cpu = (what == B_FD ? process_cpu_ns() : cpu_ns()) - c0;
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	printf("bumped, %s: %.1f ms of CPU in a %.0f ms wait\n",
+	       what == B_WAIT_PEER ? (me == SHMKIT_CHAN_PRODUCER
+					      ? "producer waiting for a peer"
+					      : "consumer waiting for a peer")
+				   : bumped_name[what],
+	       (double)cpu / 1e6, (double)wall / 1e6);
 	ASSERT_GE(wall, 300000000ull);
 	ASSERT_LT(cpu, wall / 10);
 	munmap(p, (size_t)st.st_size);
