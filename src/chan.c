@@ -2422,9 +2422,12 @@ void shmkit_chan_close(struct shmkit_chan *ch)
 		SHMKIT_CRASH_POINT("chan.close.consumer");
 		/* Pairs with the acquire load in shmkit__chan_cons_gone(). */
 		store_release(&ch->hdr->cons_state, SHMKIT_CHAN_PEER_CLOSED);
+		/* Unlock, then wake: a producer woken first could ask the
+		 * kernel while we still hold the lock, take us for alive and
+		 * sleep a whole slice before it saw the close. */
+		shmkit__ofd_unlock(ch->fd, cons_lock(ch));
 		for (unsigned i = 0; i < ch->nlanes; i++)
 			wake_tx(&ch->lanes[i]);
-		shmkit__ofd_unlock(ch->fd, cons_lock(ch));
 	}
 	chan_free(ch);
 }

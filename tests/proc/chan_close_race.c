@@ -13,8 +13,11 @@
 #include "th_chan.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <shmkit.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int __real_fcntl(int fd, int cmd, ...);
 int __wrap_fcntl(int fd, int cmd, ...);
@@ -27,6 +30,8 @@ static enum shmkit_chan_role reopen_role;
 static struct shmkit_chan *reopened;
 /* Make every F_OFD_GETLK fail with this errno (0: do not). */
 static int getlk_errno;
+/* Delay every unlock this long (0: do not). */
+static useconds_t slow_unlock_us;
 
 int __wrap_fcntl(int fd, int cmd, ...)
 {
@@ -39,6 +44,9 @@ int __wrap_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (cmd == F_OFD_SETLK && slow_unlock_us &&
+	    ((struct flock *)arg)->l_type == F_UNLCK)
+		usleep(slow_unlock_us);
 	if (cmd == F_OFD_GETLK && getlk_errno) {
 		hooked++;
 		errno = getlk_errno;
@@ -179,12 +187,76 @@ static void getlk_fails(void)
 	ASSERT_OK(shmkit_chan_unlink(name));
 }
 
+struct blocked_send {
+	struct shmkit_chan *p;
+	int rc;
+	uint64_t done_ns;
+};
+
+static void *send_blocked(void *arg)
+{
+	struct blocked_send *b = arg;
+
+	b->rc = shmkit_chan_send(b->p, "z", 1, 5000000000ll);
+	b->done_ns = th_now_ns();
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A producer asleep on a full ring hears the consumer's close at once
+ * (-EPIPE), not a sleep slice (25 ms) later: the consumer releases its
+ * lock before it wakes the producers, so a producer that runs as soon as
+ * it is woken does not find the lock still held and take the consumer
+ * for alive. Every unlock is made 5 ms slow, which opens that window
+ * wide: with the wake-up first, the producer asked inside it.
+ */
+static void close_wakes_producer(void)
+{
+	uint64_t late[9];
+
+	for (int k = 0; k < 9; k++) {
+		struct blocked_send b = {0};
+		struct shmkit_chan *c;
+		char name[64];
+		pthread_t t;
+		uint64_t t0;
+
+		pair(name, sizeof(name), "cwake", SHMKIT_CHAN_CONSUMER, &b.p,
+		     &c);
+		while (shmkit_chan_send(b.p, "y", 1, 0) == 0)
+			;
+		ASSERT_OK(pthread_create(&t, NULL, send_blocked, &b));
+		/* Long enough for the sender to spin out and sleep. */
+		usleep(20000);
+		t0 = th_now_ns();
+		slow_unlock_us = 5000;
+		shmkit_chan_close(c);
+		slow_unlock_us = 0;
+		ASSERT_OK(pthread_join(t, NULL));
+		ASSERT_ERR(b.rc, EPIPE);
+		late[k] = b.done_ns - t0;
+		shmkit_chan_close(b.p);
+		ASSERT_OK(shmkit_chan_unlink(name));
+	}
+	qsort(late, 9, sizeof(late[0]), cmp_u64);
+	/* A sleep slice is 25 ms; the slow unlock 5 ms. */
+	ASSERT_LT(late[4], 15000000);
+}
+
 static int test(void)
 {
 	producer_closes();
 	consumer_closes();
 	peer_replaced();
 	getlk_fails();
+	close_wakes_producer();
 	return 0;
 }
 
