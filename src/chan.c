@@ -1282,8 +1282,7 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 		return -ETIMEDOUT;
 	if (*fruitless >= 2) {
 		/* See SHMKIT__NAP_NS. */
-		shmkit__sleep_ns(slice < SHMKIT__NAP_NS ? slice
-							: SHMKIT__NAP_NS);
+		shmkit__chan_nap(slice);
 		*fruitless = 1;
 		return 0;
 	}
@@ -1990,9 +1989,7 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 		if (fruitless >= 2) {
 			/* Woken twice in a row within SHMKIT__NAP_NS of going to
 			 * sleep, and nothing came: see SHMKIT__NAP_NS. */
-			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
-						 ? slice
-						 : SHMKIT__NAP_NS);
+			shmkit__chan_nap(slice);
 			fruitless = 1;
 		} else if (shmkit__chan_sleep_rx(ch, slice, &woken)) {
 			return 0; /* found without sleeping */
@@ -2333,9 +2330,7 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * is seen within a nap.
 		 */
 		if (fruitless >= 2) {
-			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
-						 ? slice
-						 : SHMKIT__NAP_NS);
+			shmkit__chan_nap(slice);
 			fruitless = 1;
 			continue;
 		}

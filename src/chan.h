@@ -10,6 +10,7 @@
 
 #include "atomics.h"
 #include "layout.h"
+#include "platform.h"
 #include "shmkit.h"
 
 #include <pthread.h>
@@ -323,6 +324,11 @@ uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
  * waiting for room and flush.
  */
 #define SHMKIT__NAP_NS 1000000ull
+/* The nap, never past the remaining slice. */
+static inline void shmkit__chan_nap(uint64_t slice)
+{
+	shmkit__sleep_ns(slice < SHMKIT__NAP_NS ? slice : SHMKIT__NAP_NS);
+}
 /* After a sleep that began at t0: the next fruitless count. */
 static inline unsigned shmkit__fruitless(unsigned n, int woken, uint64_t t0,
 					 uint64_t now)

@@ -95,9 +95,7 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			slice = HELPER_LIVE_NS;
 		if (fruitless >= 2) {
 			/* See SHMKIT__NAP_NS (chan.h). */
-			shmkit__sleep_ns(slice < SHMKIT__NAP_NS
-						 ? slice
-						 : SHMKIT__NAP_NS);
+			shmkit__chan_nap(slice);
 			fruitless = 1;
 			continue;
 		}

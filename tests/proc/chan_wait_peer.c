@@ -92,15 +92,21 @@ static int late(int argc, char **argv)
 	return 0;
 }
 
-static uint64_t cpu_ns(void)
+/* CPU time of this thread (RUSAGE_THREAD) or process (RUSAGE_SELF), ns. */
+static uint64_t cpu_ns_of(int who)
 {
 	struct rusage ru;
 
-	getrusage(RUSAGE_THREAD, &ru);
+	getrusage(who, &ru);
 	return (uint64_t)ru.ru_utime.tv_sec * 1000000000ull +
 	       (uint64_t)ru.ru_utime.tv_usec * 1000ull +
 	       (uint64_t)ru.ru_stime.tv_sec * 1000000000ull +
 	       (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+}
+
+static uint64_t cpu_ns(void)
+{
+	return cpu_ns_of(RUSAGE_THREAD);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -213,17 +219,6 @@ enum bumped {
 static const char *const bumped_name[] = {"wait_peer",	"recv", "select",
 					  "descriptor", "send", "flush"};
 
-static uint64_t process_cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)ru.ru_utime.tv_sec * 1000000000ull +
-	       (uint64_t)ru.ru_utime.tv_usec * 1000ull +
-	       (uint64_t)ru.ru_stime.tv_sec * 1000000000ull +
-	       (uint64_t)ru.ru_stime.tv_usec * 1000ull;
-}
-
 /*
  * A process with write access keeps incrementing the claim count that a
  * waiter compares and the futex word it sleeps on, and waking that word,
@@ -298,7 +293,7 @@ static void counts_bumped(enum shmkit_chan_role me, enum bumped what)
 		}
 	}
 	t0 = th_now_ns();
-	c0 = what == B_FD ? process_cpu_ns() : cpu_ns();
+	c0 = cpu_ns_of(what == B_FD ? RUSAGE_SELF : RUSAGE_THREAD);
 	switch (what) {
 	case B_WAIT_PEER:
 		ASSERT_ERR(shmkit_chan_wait_peer(ch, 300000000), ETIMEDOUT);
@@ -329,7 +324,7 @@ static void counts_bumped(enum shmkit_chan_role me, enum bumped what)
 		break;
 	}
 	wall = th_now_ns() - t0;
-	cpu = (what == B_FD ? process_cpu_ns() : cpu_ns()) - c0;
+	cpu = (cpu_ns_of(what == B_FD ? RUSAGE_SELF : RUSAGE_THREAD)) - c0;
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	printf("bumped, %s: %.1f ms of CPU in a %.0f ms wait\n",
