@@ -1280,12 +1280,8 @@ static int prod_wait(struct shmkit_chan *ch, uint64_t need, uint64_t deadline,
 	slice = shmkit__chan_slice(deadline);
 	if (!slice)
 		return -ETIMEDOUT;
-	if (*fruitless >= 2) {
-		/* See SHMKIT__NAP_NS. */
-		shmkit__chan_nap(slice);
-		*fruitless = 1;
-		return 0;
-	}
+	if (shmkit__chan_nap(fruitless, slice))
+		return 0; /* see SHMKIT__NAP_NS */
 	store_relaxed(&l->tx_sleep, 1);
 	/* Orders the tx_sleep store before the head load in prod_room();
 	 * pairs with the fence in cons_txcheck(). */
@@ -1506,12 +1502,8 @@ int shmkit_chan_flush(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * delay small if it never calls again. */
 		if (slice > 1000000)
 			slice = 1000000;
-		if (fruitless >= 2) {
-			/* See SHMKIT__NAP_NS. */
-			shmkit__sleep_ns(slice);
-			fruitless = 1;
-			continue;
-		}
+		if (shmkit__chan_nap(&fruitless, slice))
+			continue; /* see SHMKIT__NAP_NS */
 		store_relaxed(&l->tx_sleep, 1);
 		/* Same handshake as prod_wait(). */
 		fence_seq_cst();
@@ -1986,14 +1978,11 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
 			return -ETIMEDOUT;
 		if (ch->live_next_ns > now && ch->live_next_ns - now < slice)
 			slice = ch->live_next_ns - now;
-		if (fruitless >= 2) {
-			/* Woken twice in a row within SHMKIT__NAP_NS of going to
-			 * sleep, and nothing came: see SHMKIT__NAP_NS. */
-			shmkit__chan_nap(slice);
-			fruitless = 1;
-		} else if (shmkit__chan_sleep_rx(ch, slice, &woken)) {
-			return 0; /* found without sleeping */
-		} else {
+		/* Sleep, unless woken twice in a row within SHMKIT__NAP_NS
+		 * with nothing to read: then nap instead. */
+		if (!shmkit__chan_nap(&fruitless, slice)) {
+			if (shmkit__chan_sleep_rx(ch, slice, &woken))
+				return 0; /* found without sleeping */
 			fruitless = shmkit__fruitless(fruitless, woken, now,
 						      shmkit__now_ns());
 		}
@@ -2329,11 +2318,8 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		 * bounded whatever the other side does. A peer that stays
 		 * is seen within a nap.
 		 */
-		if (fruitless >= 2) {
-			shmkit__chan_nap(slice);
-			fruitless = 1;
+		if (shmkit__chan_nap(&fruitless, slice))
 			continue;
-		}
 		fruitless = peer_sleep(ch, seen, slice) ? fruitless + 1 : 0;
 	}
 }

@@ -324,10 +324,15 @@ uint64_t shmkit__chan_rx_barrier(struct shmkit_chan *const *chans, unsigned n,
  * waiting for room and flush.
  */
 #define SHMKIT__NAP_NS 1000000ull
-/* The nap, never past the remaining slice. */
-static inline void shmkit__chan_nap(uint64_t slice)
+/* If the count says so, nap (never past the remaining slice) and return
+ * 1: the caller then looks again instead of sleeping. */
+static inline int shmkit__chan_nap(unsigned *fruitless, uint64_t slice)
 {
+	if (*fruitless < 2)
+		return 0;
 	shmkit__sleep_ns(slice < SHMKIT__NAP_NS ? slice : SHMKIT__NAP_NS);
+	*fruitless = 1;
+	return 1;
 }
 /* After a sleep that began at t0: the next fruitless count. */
 static inline unsigned shmkit__fruitless(unsigned n, int woken, uint64_t t0,

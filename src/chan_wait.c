@@ -93,12 +93,8 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 			return -ETIMEDOUT;
 		if (slice > HELPER_LIVE_NS)
 			slice = HELPER_LIVE_NS;
-		if (fruitless >= 2) {
-			/* See SHMKIT__NAP_NS (chan.h). */
-			shmkit__chan_nap(slice);
-			fruitless = 1;
-			continue;
-		}
+		if (shmkit__chan_nap(&fruitless, slice))
+			continue; /* see SHMKIT__NAP_NS (chan.h) */
 		/*
 		 * Announce in every channel, then one fence, then read each
 		 * sequence word and re-check each channel (messages and

@@ -208,6 +208,9 @@ double bench_timer_ns(void);
 
 /* ---- a whole run: what cmd_bench.c measures and bench_report.c prints ---- */
 
+/* The most transports a run holds. */
+#define BENCH_MAX_TPS 16
+
 /* Results of one transport, one per workload (ran == 0: not run). */
 struct bench_row {
 	const struct bench_tp_ops *ops;
@@ -242,7 +245,7 @@ struct bench_run {
 	char started[40];
 	double elapsed_s;
 	/* results */
-	struct bench_row rows[16];
+	struct bench_row rows[BENCH_MAX_TPS];
 	size_t nrows;
 };
 

@@ -344,9 +344,9 @@ static void merge_rounds(struct bench_res *out, const struct bench_res *rd,
 static void run_rounds(struct bench_run *r, struct progress *p, int what)
 {
 	static const char *const skey[2] = {"stream_small", "stream_large"};
-	static struct bench_res rd[16][BENCH_MAX_ROUNDS];
+	static struct bench_res rd[BENCH_MAX_TPS][BENCH_MAX_ROUNDS];
 	double dur = r->dur_s / r->rounds;
-	int n[16] = {0};
+	int n[BENCH_MAX_TPS] = {0};
 	char label[64];
 
 	if (what < 0)
@@ -355,7 +355,7 @@ static void run_rounds(struct bench_run *r, struct progress *p, int what)
 		snprintf(label, sizeof(label), "streaming %zu-byte messages",
 			 r->sizes[what]);
 	for (int k = 0; k < r->rounds; k++)
-		for (size_t i = 0; i < r->nrows && i < 16; i++) {
+		for (size_t i = 0; i < r->nrows && i < BENCH_MAX_TPS; i++) {
 			struct bench_row *w = &r->rows[i];
 			char prog[96];
 
@@ -386,7 +386,7 @@ static void run_rounds(struct bench_run *r, struct progress *p, int what)
 					&rd[i][k]);
 			n[i] = k + 1;
 		}
-	for (size_t i = 0; i < r->nrows && i < 16; i++) {
+	for (size_t i = 0; i < r->nrows && i < BENCH_MAX_TPS; i++) {
 		struct bench_row *w = &r->rows[i];
 
 		if (n[i])
@@ -397,8 +397,8 @@ static void run_rounds(struct bench_run *r, struct progress *p, int what)
 
 static void idle_group(struct bench_run *r, struct progress *p, int polls)
 {
-	struct bench_job jobs[16];
-	struct bench_row *rows[16];
+	struct bench_job jobs[BENCH_MAX_TPS];
+	struct bench_row *rows[BENCH_MAX_TPS];
 	double dur = polls && r->idle_s > 0.5 ? 0.5 : r->idle_s;
 	int n = 0;
 
@@ -494,7 +494,7 @@ CLI_COMMAND(bench)
 	int c, rc;
 
 	memset(r, 0, sizeof(*r));
-	for (size_t i = 0; i < bench_ntps && i < 16; i++) {
+	for (size_t i = 0; i < bench_ntps && i < BENCH_MAX_TPS; i++) {
 		r->rows[i].ops = bench_tps[i];
 		r->rows[i].selected = 1;
 		r->nrows++;
