@@ -197,6 +197,10 @@ struct shmkit__cons_lane {
 			     * of tx_sleep */
 	uint64_t redeliver; /* messages starting before this were handed
 			     * out by a consumer that died: flag them */
+	/* Constant after attach: the lane, its ring, 1 << its index. */
+	struct shmkit_chan_lane *lane;
+	const unsigned char *ring;
+	uint64_t bit;
 };
 
 struct shmkit_chan {
@@ -235,6 +239,7 @@ struct shmkit_chan {
 	unsigned cur;	   /* round-robin position */
 	unsigned burst;	   /* messages taken from cur in a row */
 	uint64_t deferred; /* lanes whose last message awaits confirmation */
+	uint64_t pub_step; /* confirmed bytes that publish head: ring / 16 */
 	int peeked;	   /* lane + 1 of an outstanding peek */
 	uint64_t peek_end;
 	/* Readiness descriptor (consumer). */
