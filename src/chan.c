@@ -1458,9 +1458,9 @@ int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 	if (unlikely(off + framed(len) > ch->ring_size) ||
 	    unlikely(end + SHMKIT_REC_HDR - ch->head > ch->ring_size))
 		return send_slow(ch, msg, len, timeout_ns);
-	SHMKIT_CRASH_POINT("chan.send.reserved");
+	SHMKIT_CRASH_POINT("chan.send.fast_reserved");
 	msg_copy(ch->pring + off + SHMKIT_REC_HDR, msg, len);
-	SHMKIT_CRASH_POINT("chan.send.written");
+	SHMKIT_CRASH_POINT("chan.send.fast_written");
 	prod_commit(ch, rec_word((uint32_t)len, SHMKIT_REC_MSG), end);
 	return 0;
 }

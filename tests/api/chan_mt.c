@@ -48,6 +48,12 @@ static void maybe_share(struct shmkit_chan *ch, int which)
 		ch->pl = (struct shmkit_chan_lane *)((char *)ch->pl + d);
 		ch->pring += d;
 	}
+	/* The consumer's per-lane view caches its lane and ring. */
+	for (unsigned i = 0; ch->cl && i < ch->nlanes; i++) {
+		ch->cl[i].lane =
+			(struct shmkit_chan_lane *)((char *)ch->cl[i].lane + d);
+		ch->cl[i].ring += d;
+	}
 }
 
 static void anchors_open(void)

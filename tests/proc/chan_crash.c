@@ -492,12 +492,13 @@ static int untailed_case(long n)
 }
 
 static const char *const prod_points[] = {
-	"chan.open.claimed",   "chan.reserve.reserved",
-	"chan.commit.written", "chan.send.reserved",
-	"chan.send.pad",       "chan.send.written",
-	"chan.send.committed", "chan.send.tail",
-	"chan.send.sleep",     "chan.send_batch.written",
-	"chan.close.producer", NULL,
+	"chan.open.claimed",	   "chan.reserve.reserved",
+	"chan.commit.written",	   "chan.send.reserved",
+	"chan.send.pad",	   "chan.send.written",
+	"chan.send.fast_reserved", "chan.send.fast_written",
+	"chan.send.committed",	   "chan.send.tail",
+	"chan.send.sleep",	   "chan.send_batch.written",
+	"chan.close.producer",	   NULL,
 };
 
 static const char *const cons_points[] = {
