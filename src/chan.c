@@ -97,13 +97,14 @@ static uint64_t framed(uint64_t len)
 }
 
 /*
- * memcpy() for the payload of a send or recv. Up to 64 bytes it is
- * inline: two (or four) overlapping loads and stores of the widest size
- * that fits, so exactly n bytes are written. As many instructions as
- * the C library's memcpy() executes inside for 64 bytes, without the
- * call and its dispatch: `shmkit-bench-chan --only cost` measured recv
- * about a tenth faster with it. Longer messages go to memcpy().
+ * memcpy() for a payload of at most MSG_COPY_INLINE bytes, inline: two
+ * (or four) overlapping loads and stores of the widest size that fits,
+ * so exactly n bytes are written. As many instructions as the C
+ * library's memcpy() executes inside for 64 bytes, without the call, so
+ * that the fast paths of send and recv make none (see send_fill()).
  */
+#define MSG_COPY_INLINE 64u
+
 struct copy16 {
 	uint64_t a, b;
 };
@@ -113,13 +114,11 @@ static inline void msg_copy(void *dst, const void *src, size_t n)
 	unsigned char *d = dst;
 	const unsigned char *s = src;
 
-	if (n >= 16) {
+	if (n > MSG_COPY_INLINE) {
+		memcpy(d, s, n);
+	} else if (n >= 16) {
 		struct copy16 x, y, u, v;
 
-		if (n > 64) {
-			memcpy(d, s, n);
-			return;
-		}
 		memcpy(&x, s, 16);
 		memcpy(&y, s + n - 16, 16);
 		if (n > 32) {
@@ -798,16 +797,36 @@ static void wake_tx(struct shmkit_chan_lane *l)
  * waiter issues the barrier only when an attached lane has that flag;
  * if a waiter cannot issue it, it sleeps in short slices instead.
  */
+static int32_t note_cpu(struct shmkit_chan *ch, _Atomic int32_t *w);
+
+/* prod_notify()'s rare work, out of line: a commit's common path then
+ * makes no call, and keeps nothing across one. */
+static __attribute__((noinline)) void
+prod_notify_rare(struct shmkit_chan *ch, uint32_t sleepers, unsigned commits)
+{
+	if (sleepers)
+		shmkit__chan_wake_rx(ch->hdr);
+	/* The hint at every 16th commit (and before every wait): a
+	 * sched_getcpu() per message was 3% of a 64-byte send. */
+	if (!(commits & 15))
+		note_cpu(ch, &ch->pl->cpu);
+}
+
 static inline void prod_notify(struct shmkit_chan *ch)
 {
+	uint32_t sleepers;
+	unsigned commits;
+
 	/* P2: orders the commit's stores before the load of rx_sleepers; pairs
 	 * with the fence (and membarrier) in shmkit__chan_rx_barrier(). */
 	if (likely(ch->asym))
 		atomic_signal_fence(memory_order_seq_cst);
 	else
 		fence_seq_cst();
-	if (unlikely(load_relaxed(&ch->hdr->rx_sleepers)))
-		shmkit__chan_wake_rx(ch->hdr);
+	sleepers = load_relaxed(&ch->hdr->rx_sleepers);
+	commits = ++ch->commits;
+	if (unlikely(sleepers) || unlikely(!(commits & 15)))
+		prod_notify_rare(ch, sleepers, commits);
 }
 
 /* Slice cap for a waiter that could not issue a needed membarrier. */
@@ -1175,7 +1194,7 @@ static inline uint64_t prod_first(const struct shmkit_chan *ch, uint64_t start,
  * a stale one costs a spin, a yield or a futex wake-up, never a lost
  * message.
  */
-static inline int32_t note_cpu(struct shmkit_chan *ch, _Atomic int32_t *w)
+static int32_t note_cpu(struct shmkit_chan *ch, _Atomic int32_t *w)
 {
 	int c = sched_getcpu();
 	int32_t v = c < 0 ? 0 : c + 1;
@@ -1238,10 +1257,6 @@ static inline void prod_commit(struct shmkit_chan *ch, uint64_t first,
 	store_release(&ch->pl->tail, end);
 	SHMKIT_CRASH_POINT("chan.send.tail");
 	prod_notify(ch);
-	/* The hint at every 16th commit (and before every wait): a
-	 * sched_getcpu() per message was 3% of a 64-byte send. */
-	if (!(++ch->commits & 15))
-		note_cpu(ch, &ch->pl->cpu);
 }
 
 /*
@@ -1438,6 +1453,30 @@ static __attribute__((noinline)) int send_slow(struct shmkit_chan *ch,
 	return 0;
 }
 
+/*
+ * The rest of send's fast path: copy, commit. Inlined where the payload
+ * is small, so that the whole path makes no call and keeps nothing in
+ * callee-saved registers; called out of line (send_fill_big()) to copy
+ * a larger one with memcpy(). One function, so each crash point is one
+ * site.
+ */
+static inline __attribute__((always_inline)) int
+send_fill(struct shmkit_chan *ch, const void *msg, size_t len, uint64_t off,
+	  uint64_t end)
+{
+	msg_copy(ch->pring + off + SHMKIT_REC_HDR, msg, len);
+	SHMKIT_CRASH_POINT("chan.send.fast_written");
+	prod_commit(ch, rec_word((uint32_t)len, SHMKIT_REC_MSG), end);
+	return 0;
+}
+
+static __attribute__((noinline)) int send_fill_big(struct shmkit_chan *ch,
+						   const void *msg, size_t len,
+						   uint64_t off, uint64_t end)
+{
+	return send_fill(ch, msg, len, off, end);
+}
+
 int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 		     int64_t timeout_ns)
 {
@@ -1459,10 +1498,9 @@ int shmkit_chan_send(struct shmkit_chan *ch, const void *msg, size_t len,
 	    unlikely(end + SHMKIT_REC_HDR - ch->head > ch->ring_size))
 		return send_slow(ch, msg, len, timeout_ns);
 	SHMKIT_CRASH_POINT("chan.send.fast_reserved");
-	msg_copy(ch->pring + off + SHMKIT_REC_HDR, msg, len);
-	SHMKIT_CRASH_POINT("chan.send.fast_written");
-	prod_commit(ch, rec_word((uint32_t)len, SHMKIT_REC_MSG), end);
-	return 0;
+	if (unlikely(len > MSG_COPY_INLINE))
+		return send_fill_big(ch, msg, len, off, end);
+	return send_fill(ch, msg, len, off, end);
 }
 
 int shmkit_chan_reserve(struct shmkit_chan *ch, size_t len, void **ptr,
@@ -2162,6 +2200,31 @@ static __attribute__((noinline)) int recv_slow(struct shmkit_chan *ch,
 	}
 }
 
+/*
+ * The rest of recv's fast path: copy out, then the publication that
+ * cons_take_fast() left to us. Inlined for a small payload and nothing
+ * to publish, so that the path makes no call; out of line otherwise
+ * (recv_fill_slow()). One function, so its crash point is one site.
+ */
+static inline __attribute__((always_inline)) int
+recv_fill(struct shmkit_chan *ch, void *buf, const void *src, uint32_t len,
+	  unsigned publish)
+{
+	msg_copy(buf, src, len);
+	SHMKIT_CRASH_POINT("chan.recv.fast_copied");
+	if (publish)
+		cons_publish(ch, publish - 1);
+	return (int)len;
+}
+
+static __attribute__((noinline)) int recv_fill_slow(struct shmkit_chan *ch,
+						    void *buf, const void *src,
+						    uint32_t len,
+						    unsigned publish)
+{
+	return recv_fill(ch, buf, src, len, publish);
+}
+
 int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
 		     uint32_t *flags, int64_t timeout_ns)
 {
@@ -2176,11 +2239,9 @@ int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
 
 		if (likely(cons_take_fast(ch, cap, flags, &src, &len,
 					  &publish))) {
-			msg_copy(buf, src, len);
-			SHMKIT_CRASH_POINT("chan.recv.fast_copied");
-			if (unlikely(publish))
-				cons_publish(ch, publish - 1);
-			return (int)len;
+			if (likely(len <= MSG_COPY_INLINE) && likely(!publish))
+				return recv_fill(ch, buf, src, len, 0);
+			return recv_fill_slow(ch, buf, src, len, publish);
 		}
 	}
 	return recv_slow(ch, buf, cap, flags, timeout_ns);
