@@ -2124,11 +2124,11 @@ static int cons_wait(struct shmkit_chan *ch, int64_t timeout_ns,
  * awaits confirmation, and nothing is to be redelivered. Returns 1 with
  * the message (*src, *len), which the caller copies out, and in *publish
  * 1 + the lane whose head the confirmation calls to publish (0: none),
- * which the caller does after the copy (cons_publish()); or 0 for the
+ * which the caller does before the copy (cons_publish()); or 0 for the
  * general path, which reads and checks everything again (and confirms
  * again, to the same position). The steps and their order are
  * cons_take()'s: confirm, read the record word once, check it, mark,
- * copy; only the publication moves after the copy.
+ * copy; only the publication moves from the confirm to after the mark.
  */
 static inline int cons_take_fast(struct shmkit_chan *ch, size_t cap,
 				 uint32_t *flags, const void **src,
@@ -2145,7 +2145,7 @@ static inline int cons_take_fast(struct shmkit_chan *ch, size_t cap,
 	*publish = 0;
 	if (likely(d)) {
 		/* cons_confirm(), but the publication it may call for is
-		 * left to the caller, after the copy: a call here would keep
+		 * left to the caller (recv_fill()): a call here would keep
 		 * every local of this path alive across it. */
 		cons_done(c, l);
 		if (unlikely(head - c->pub >= ch->pub_step) ||
@@ -2201,19 +2201,23 @@ static __attribute__((noinline)) int recv_slow(struct shmkit_chan *ch,
 }
 
 /*
- * The rest of recv's fast path: copy out, then the publication that
- * cons_take_fast() left to us. Inlined for a small payload and nothing
- * to publish, so that the path makes no call; out of line otherwise
+ * The rest of recv's fast path: the publication that cons_take_fast()
+ * left to us, then the copy. Inlined for a small payload and nothing to
+ * publish, so that the path makes no call; out of line otherwise
  * (recv_fill_slow()). One function, so its crash point is one site.
  */
 static inline __attribute__((always_inline)) int
 recv_fill(struct shmkit_chan *ch, void *buf, const void *src, uint32_t len,
 	  unsigned publish)
 {
-	msg_copy(buf, src, len);
-	SHMKIT_CRASH_POINT("chan.recv.fast_copied");
+	/* Before the copy, as cons_confirm() would have: the bytes up to
+	 * the confirmed position, which ends before this message, go back
+	 * to the producer one copy sooner (a whole copy sooner matters for
+	 * large messages, where a producer waits for each publication). */
 	if (publish)
 		cons_publish(ch, publish - 1);
+	msg_copy(buf, src, len);
+	SHMKIT_CRASH_POINT("chan.recv.fast_copied");
 	return (int)len;
 }
 
