@@ -99,9 +99,19 @@ static uint64_t framed(uint64_t len)
 /* Payloads up to this many bytes are copied inline (msg_copy()). */
 #define MSG_COPY_INLINE 64u
 
-struct copy16 {
-	uint64_t a, b;
-};
+/* Copy the w bytes at offset k and the w bytes ending k before n
+ * (n >= k + w; w is a constant once inlined: a register each way, both
+ * loads before the stores). */
+static inline void copy_ends(unsigned char *d, const unsigned char *s, size_t n,
+			     size_t k, size_t w)
+{
+	unsigned char x[16], y[16];
+
+	memcpy(x, s + k, w);
+	memcpy(y, s + n - k - w, w);
+	memcpy(d + k, x, w);
+	memcpy(d + n - k - w, y, w);
+}
 
 /*
  * memcpy() for a payload of at most MSG_COPY_INLINE bytes, inline: two
@@ -120,32 +130,13 @@ static inline void msg_copy(void *dst, const void *src, size_t n)
 	if (n > MSG_COPY_INLINE) {
 		memcpy(d, s, n);
 	} else if (n >= 16) {
-		struct copy16 x, y, u, v;
-
-		memcpy(&x, s, 16);
-		memcpy(&y, s + n - 16, 16);
-		if (n > 32) {
-			memcpy(&u, s + 16, 16);
-			memcpy(&v, s + n - 32, 16);
-			memcpy(d + 16, &u, 16);
-			memcpy(d + n - 32, &v, 16);
-		}
-		memcpy(d, &x, 16);
-		memcpy(d + n - 16, &y, 16);
+		if (n > 32)
+			copy_ends(d, s, n, 16, 16);
+		copy_ends(d, s, n, 0, 16);
 	} else if (n >= 8) {
-		uint64_t x, y;
-
-		memcpy(&x, s, 8);
-		memcpy(&y, s + n - 8, 8);
-		memcpy(d, &x, 8);
-		memcpy(d + n - 8, &y, 8);
+		copy_ends(d, s, n, 0, 8);
 	} else if (n >= 4) {
-		uint32_t x, y;
-
-		memcpy(&x, s, 4);
-		memcpy(&y, s + n - 4, 4);
-		memcpy(d, &x, 4);
-		memcpy(d + n - 4, &y, 4);
+		copy_ends(d, s, n, 0, 4);
 	} else {
 		for (size_t k = 0; k < n; k++)
 			d[k] = s[k];
