@@ -941,7 +941,9 @@ static void cons_publish_all(struct shmkit_chan *ch)
  * count as processed, a crash no longer redelivers them. Stored per
  * message, on a line only a consumer taking over reads; published as head
  * every sixteenth of the ring, or at once if the producer waits for room
- * (or when the consumer is about to wait, cons_wait()).
+ * (or when the consumer is about to wait, cons_wait()). cons_done() is
+ * the first half, cons_confirm() the whole; recv's fast path makes the
+ * publication itself (recv_fill()).
  */
 static inline void cons_done(struct shmkit__cons_lane *c,
 			     struct shmkit_chan_lane *l)
