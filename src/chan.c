@@ -956,13 +956,23 @@ static inline void cons_done(struct shmkit__cons_lane *c,
 	SHMKIT_CRASH_POINT("chan.recv.confirmed");
 }
 
+/* Lane l, confirmed up to `done` (cons_done()), is to be published now:
+ * every sixteenth of the ring, or at once if its producer waits for
+ * room. */
+static inline int cons_pub_due(const struct shmkit_chan *ch,
+			       const struct shmkit__cons_lane *c,
+			       const struct shmkit_chan_lane *l, uint64_t done)
+{
+	return done - c->pub >= ch->pub_step ||
+	       unlikely(load_relaxed(&l->tx_sleep));
+}
+
 static inline void cons_confirm(struct shmkit_chan *ch, unsigned i)
 {
 	struct shmkit__cons_lane *c = &ch->cl[i];
 
 	cons_done(c, c->lane);
-	if (c->done - c->pub >= ch->pub_step ||
-	    unlikely(load_relaxed(&c->lane->tx_sleep)))
+	if (cons_pub_due(ch, c, c->lane, c->done))
 		cons_publish(ch, i);
 }
 
@@ -2143,8 +2153,7 @@ static inline int cons_take_fast(struct shmkit_chan *ch, size_t cap,
 		 * left to the caller (recv_fill()): a call here would keep
 		 * every local of this path alive across it. */
 		cons_done(c, l);
-		if (unlikely(head - c->pub >= ch->pub_step) ||
-		    unlikely(load_relaxed(&l->tx_sleep)))
+		if (cons_pub_due(ch, c, l, head))
 			*publish = i + 1;
 	}
 	/* One read of the record word. Pairs with the release store in
@@ -2415,14 +2424,12 @@ static uint32_t peer_claims(const struct shmkit_chan *ch)
  * sees the waiter's announcement after its own. A peer that died leaves
  * its state word as it was, so the claims count, not the state, says
  * "someone new came"; the caller asks the kernel after every slice.
- * Returns 1 if it came back within SHMKIT__NAP_NS (the claims had moved, or a
- * wake-up came that soon), 0 otherwise (the slice ran out, a signal, a
- * later wake-up).
+ * Returns 1 if it was woken (or the claims had moved), 0 if the slice
+ * ran out or a signal came.
  */
 static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 {
-	uint64_t t0 = shmkit__now_ns();
-	int early = 1;
+	int woken = 1;
 	uint32_t s;
 
 	if (ch->role == SHMKIT_CHAN_PRODUCER) {
@@ -2435,10 +2442,9 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 		/* Pairs with the release fetch_add in wake_tx(). */
 		s = load_acquire(&l->tx_seq);
 		if (peer_claims(ch) == seen)
-			early = shmkit__futex_wait(&l->tx_seq, s, slice) == 0 &&
-				shmkit__now_ns() - t0 < SHMKIT__NAP_NS;
+			woken = shmkit__futex_wait(&l->tx_seq, s, slice) == 0;
 		store_relaxed(&l->tx_sleep, 0);
-		return early;
+		return woken;
 	}
 	atomic_fetch_add_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
@@ -2448,19 +2454,18 @@ static int peer_sleep(struct shmkit_chan *ch, uint32_t seen, uint64_t slice)
 	/* Pairs with the release fetch_add in shmkit__chan_wake_rx(). */
 	s = load_acquire(&ch->hdr->rx_seq);
 	if (peer_claims(ch) == seen)
-		early = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) == 0 &&
-			shmkit__now_ns() - t0 < SHMKIT__NAP_NS;
+		woken = shmkit__futex_wait(&ch->hdr->rx_seq, s, slice) == 0;
 	atomic_fetch_sub_explicit(&ch->hdr->rx_sleepers, 1,
 				  memory_order_relaxed);
-	return early;
+	return woken;
 }
 
 int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 {
-	uint64_t deadline = 0, slice;
+	uint64_t deadline = 0, slice, t0;
 	unsigned fruitless = 0;
 	uint32_t seen;
-	int n;
+	int n, woken;
 
 	for (;;) {
 		/* Read before asking the kernel: a peer that attaches after
@@ -2486,7 +2491,10 @@ int shmkit_chan_wait_peer(struct shmkit_chan *ch, int64_t timeout_ns)
 		 */
 		if (shmkit__chan_nap(&fruitless, slice))
 			continue;
-		fruitless = peer_sleep(ch, seen, slice) ? fruitless + 1 : 0;
+		t0 = shmkit__now_ns();
+		woken = peer_sleep(ch, seen, slice);
+		fruitless = shmkit__fruitless(fruitless, woken, t0,
+					      shmkit__now_ns());
 	}
 }
 

@@ -122,8 +122,7 @@ int shmkit_chan_select(struct shmkit_chan *const *chans, unsigned n,
 		woken = 0;
 		t0 = shmkit__now_ns();
 		if (!mask && !fallback) {
-			int e = shmkit__futex_waitv(words, vals, n,
-						    shmkit__now_ns() + slice);
+			int e = shmkit__futex_waitv(words, vals, n, t0 + slice);
 
 			/* Missing or refused for good: latch. Anything
 			 * else (a word's page gone, say) falls back for
