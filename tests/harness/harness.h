@@ -110,6 +110,8 @@ int th_was_killed(int status); /* died of SIGKILL */
 const char *th_name(char *buf, size_t len, const char *tag);
 /* Monotonic milliseconds / nanoseconds. */
 uint64_t th_now_ns(void);
+/* Sort n values ascending (for medians of timed rounds). */
+void th_sort_u64(uint64_t *v, size_t n);
 /* Deterministic PRNG (xorshift64*), seed from $TH_SEED or the clock. */
 uint64_t th_rand(void);
 uint64_t th_seed(void);

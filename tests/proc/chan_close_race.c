@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <shmkit.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 int __real_fcntl(int fd, int cmd, ...);
@@ -202,13 +201,6 @@ static void *send_blocked(void *arg)
 	return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * A producer asleep on a full ring hears the consumer's close at once
  * (-EPIPE), not a sleep slice (25 ms) later: the consumer releases its
@@ -245,7 +237,7 @@ static void close_wakes_producer(void)
 		shmkit_chan_close(b.p);
 		ASSERT_OK(shmkit_chan_unlink(name));
 	}
-	qsort(late, 9, sizeof(late[0]), cmp_u64);
+	th_sort_u64(late, 9);
 	/* A sleep slice is 25 ms; the slow unlock 5 ms. */
 	ASSERT_LT(late[4], 15000000);
 }

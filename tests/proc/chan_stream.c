@@ -228,13 +228,6 @@ static int hog(int argc, char **argv)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * A receive with a short timeout, its producer on its CPU, and a busy
  * process there too: the consumer must not yield (a yield can give the
@@ -269,7 +262,7 @@ static void colocated_timeout(void)
 		dt[i] = th_now_ns() - t0;
 	}
 	th_kill(h);
-	qsort(dt, 21, sizeof(dt[0]), cmp_u64);
+	th_sort_u64(dt, 21);
 	fprintf(stderr,
 		"1 ms timeouts next to a busy process: median %.2f ms\n",
 		(double)dt[10] / 1e6);

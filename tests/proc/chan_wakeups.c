@@ -230,13 +230,6 @@ static uint64_t takeover_round(void)
 	return lat;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * The takeover must wake the producer: its send returns well before its
  * 25 ms slice would end. The median of five rounds, so that a scheduling
@@ -253,7 +246,7 @@ static void takeover_wake(void)
 		if (lat[n])
 			n++;
 	}
-	qsort(lat, n, sizeof(lat[0]), cmp_u64);
+	th_sort_u64(lat, n);
 	printf("takeover wake-up: min %.3f ms, median %.3f ms, max %.3f ms\n",
 	       lat[0] / 1e6, lat[2] / 1e6, lat[4] / 1e6);
 	ASSERT_LT(lat[2], 8 * MS);

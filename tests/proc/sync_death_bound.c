@@ -158,13 +158,6 @@ static void *observe(void *arg)
 	return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int test(void)
 {
 	struct shmkit_sync_opts so = {.sz = sizeof(so),
@@ -262,7 +255,7 @@ static int test(void)
 	 * truth, whatever the observer's resolution, so a failure here is a
 	 * waiter that polled too late.
 	 */
-	qsort(lower, (size_t)t, sizeof(lower[0]), cmp_u64);
+	th_sort_u64(lower, (size_t)t);
 	fprintf(stderr,
 		"%ld trials (%ld precise), release -> EOWNERDEAD less the "
 		"waiter's run delay: median >= %llu us, p90 >= %llu us, "
