@@ -1754,10 +1754,6 @@ static inline int lane_next(struct shmkit_chan *ch, unsigned i, struct rec *m)
 	}
 }
 
-/*
- * Find the next message, round-robin over lanes, staying on a busy lane
- * for a burst. Returns its lane, -EAGAIN if all are empty, -EBADMSG.
- */
 /* Another message taken from the current lane i: after a burst of 64,
  * the next call looks at the other lanes first (it comes back if idle). */
 static inline void cons_burst(struct shmkit_chan *ch, unsigned i)
@@ -1768,6 +1764,10 @@ static inline void cons_burst(struct shmkit_chan *ch, unsigned i)
 	}
 }
 
+/*
+ * Find the next message, round-robin over lanes, staying on a busy lane
+ * for a burst. Returns its lane, -EAGAIN if all are empty, -EBADMSG.
+ */
 static inline int cons_next(struct shmkit_chan *ch, struct rec *m)
 {
 	unsigned i = ch->cur;
@@ -2254,24 +2254,22 @@ int shmkit_chan_recv(struct shmkit_chan *ch, void *buf, size_t cap,
 	return recv_slow(ch, buf, cap, flags, timeout_ns);
 }
 
-int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr, uint32_t *flags,
-		     int64_t timeout_ns)
+/*
+ * peek's and recv_batch's start: confirm what the last call handed out,
+ * then the next message (its lane, *m) as cons_next() finds it, waiting
+ * per timeout_ns (cons_wait()) while there is none. Returns the lane or
+ * an error (-EAGAIN only for a timeout of 0, with the descriptor
+ * re-armed).
+ */
+static int cons_next_wait(struct shmkit_chan *ch, struct rec *m,
+			  int64_t timeout_ns)
 {
 	uint64_t deadline = 0;
-	struct rec m;
-	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER), i;
+	int i, rc;
 
-	if (rc < 0)
-		return rc;
-	if (!ptr)
-		return -EINVAL;
-	*ptr = NULL;
-	ch->peeked = 0;
+	cons_publish_deferred(ch);
 	for (;;) {
-		cons_publish_deferred(ch);
-		i = cons_next(ch, &m);
-		if (i >= 0)
-			break;
+		i = cons_next(ch, m);
 		if (i != -EAGAIN)
 			return i;
 		rc = cons_wait(ch, timeout_ns, &deadline);
@@ -2281,6 +2279,23 @@ int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr, uint32_t *flags,
 			return rc;
 		}
 	}
+}
+
+int shmkit_chan_peek(struct shmkit_chan *ch, const void **ptr, uint32_t *flags,
+		     int64_t timeout_ns)
+{
+	struct rec m;
+	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER), i;
+
+	if (rc < 0)
+		return rc;
+	if (!ptr)
+		return -EINVAL;
+	*ptr = NULL;
+	ch->peeked = 0;
+	i = cons_next_wait(ch, &m, timeout_ns);
+	if (i < 0)
+		return i;
 	ch->cl[i].head = m.head;
 	cons_mark(ch, (unsigned)i, m.end);
 	SHMKIT_CRASH_POINT("chan.peek.marked");
@@ -2321,7 +2336,7 @@ int shmkit_chan_release(struct shmkit_chan *ch)
 int shmkit_chan_recv_batch(struct shmkit_chan *ch, struct shmkit_chan_msg *msgs,
 			   unsigned n, int64_t timeout_ns)
 {
-	uint64_t deadline = 0, lanes = 0;
+	uint64_t lanes = 0;
 	unsigned k = 0;
 	struct rec m;
 	int rc = shmkit__chan_check(ch, SHMKIT_CHAN_CONSUMER), i;
@@ -2331,20 +2346,9 @@ int shmkit_chan_recv_batch(struct shmkit_chan *ch, struct shmkit_chan_msg *msgs,
 	if (!msgs || n == 0)
 		return -EINVAL;
 	ch->peeked = 0;
-	cons_publish_deferred(ch);
-	for (;;) {
-		i = cons_next(ch, &m);
-		if (i >= 0)
-			break;
-		if (i != -EAGAIN)
-			return i;
-		rc = cons_wait(ch, timeout_ns, &deadline);
-		if (rc < 0) {
-			if (rc == -EAGAIN)
-				shmkit__chan_fd_rearm(ch);
-			return rc;
-		}
-	}
+	i = cons_next_wait(ch, &m, timeout_ns);
+	if (i < 0)
+		return i;
 	/* Take what is there, at most n; each mark goes up before its copy,
 	 * each lane's head is published once, by the next call. */
 	for (;;) {
